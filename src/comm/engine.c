@@ -1,0 +1,790 @@
+/* The progress engine: non-blocking socket I/O over epoll, frame parsing, matching of incoming
+ * messages to posted receives, and failure propagation.
+ *
+ * Everything here runs with mesh->mu held, except epoll_wait itself. Whichever thread waits
+ * for a request takes the progress token and drives the sockets (see comm_core.h), so a
+ * blocking call's hot path is: writev inline, epoll_wait, one read(), match, return. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "comm/comm_core.h"
+
+#define KICK_ID UINT64_MAX
+#define MAX_EVENTS 64
+#define MAX_IOV 64
+#define READ_BUDGET (32u << 20) /* bytes read from one connection per event: fairness */
+#define DIRECT_READ_MAX (16u << 20)
+
+static shoal__conn *conn_of(shoal__mesh *m, int peer, int lane) {
+    return &m->conns[(size_t)peer * 2 + (size_t)lane];
+}
+
+/* ---- request completion ------------------------------------------------------------------ */
+
+/* Sends nobody waits for (orphaned by a cancel, heartbeats, rpc replies) are freed by the
+ * engine when they leave the queue. */
+static void release_owned(shoal_request *r) {
+    if (r->internal == 2) { /* orphan: buf lives inside the allocation */
+        free(r);
+    } else if (r->owned) {
+        free(r->buf);
+        free(r);
+    }
+}
+
+void shoal__req_complete(shoal__mesh *m, shoal_request *r, int status) {
+    if (r->state == REQ_DONE) return;
+    r->state = REQ_DONE;
+    r->status = status;
+    pthread_cond_broadcast(&m->cv);
+    /* The token holder may be blocked in epoll_wait waiting for exactly this request. */
+    if (m->progressing) shoal__mesh_kick(m);
+}
+
+void shoal__mesh_kick(shoal__mesh *m) {
+    uint64_t one = 1;
+    ssize_t w = write(m->kickfd, &one, sizeof one);
+    (void)w; /* EAGAIN means a kick is already pending: as good */
+}
+
+/* ---- lists ------------------------------------------------------------------------------- */
+
+#define LIST_APPEND(head, tail, x) \
+    do {                           \
+        (x)->next = NULL;          \
+        (x)->prev = (tail);        \
+        if (tail) (tail)->next = (x); \
+        else (head) = (x);         \
+        (tail) = (x);              \
+    } while (0)
+#define LIST_REMOVE(head, tail, x)                  \
+    do {                                            \
+        if ((x)->prev) (x)->prev->next = (x)->next; \
+        else (head) = (x)->next;                    \
+        if ((x)->next) (x)->next->prev = (x)->prev; \
+        else (tail) = (x)->prev;                    \
+        (x)->next = (x)->prev = NULL;               \
+    } while (0)
+
+static void umsg_free(shoal__mesh *m, shoal__umsg *u) {
+    LIST_REMOVE(m->unexp_head, m->unexp_tail, u);
+    free(u->data);
+    free(u);
+}
+
+/* ---- receive completion ------------------------------------------------------------------ */
+
+/* Fills a receive's result for a message of len bytes from world rank src. */
+static void recv_finish(shoal__mesh *m, shoal_request *r, int src, uint32_t tag, uint64_t len) {
+    r->info.source = r->comm->w2c[src];
+    r->info.tag = (int)tag;
+    r->info.bytes = (size_t)len;
+    int st = SHOAL_OK;
+    if (len > r->cap) {
+        st = r->internal ? SHOAL_ERR_PROTOCOL : SHOAL_ERR_TRUNCATED;
+        shoal__log(SHOAL__LOG_DEBUG, "message of %llu bytes from rank %d truncated to %zu",
+                   (unsigned long long)len, src, r->cap);
+    }
+    shoal__req_complete(m, r, st);
+}
+
+static int matches(const shoal_request *r, int src, uint32_t ctx, uint32_t tag) {
+    return r->ctx == ctx && (r->peer_world < 0 || r->peer_world == src) &&
+           (r->any_tag || r->tag == tag);
+}
+
+static shoal_request *find_posted(shoal__mesh *m, int src, uint32_t ctx, uint32_t tag) {
+    for (shoal_request *r = m->posted_head; r; r = r->next)
+        if (matches(r, src, ctx, tag)) return r;
+    return NULL;
+}
+
+/* An unexpected message finished arriving. */
+static void umsg_complete(shoal__mesh *m, shoal__umsg *u) {
+    u->complete = 1;
+    shoal_request *r = u->claimed;
+    if (!r) return;
+    size_t n = u->len < r->cap ? (size_t)u->len : r->cap;
+    if (n) memcpy(r->buf, u->data, n);
+    recv_finish(m, r, u->src_world, u->tag, u->len);
+    umsg_free(m, u);
+}
+
+/* ---- failure ----------------------------------------------------------------------------- */
+
+static int comm_has_member(const shoal_comm *c, int world_rank) {
+    return c->w2c[world_rank] >= 0;
+}
+
+static void close_conn(shoal__mesh *m, shoal__conn *c) {
+    if (c->fd < 0) return;
+    epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* Peer `peer` is gone (both lanes): close, and fail everything that depends on it. */
+void shoal__engine_peer_lost(shoal__mesh *m, int peer, int orderly, const char *why) {
+    if (m->failed[peer]) return;
+    m->failed[peer] = orderly ? 2 : 1;
+    snprintf(m->fail_why[peer], sizeof m->fail_why[peer], "%s", why);
+    atomic_fetch_add(&m->failure_epoch, 1);
+    pthread_cond_signal(&m->monitor_cv); /* the monitor delivers failure callbacks */
+    for (int i = 0; i < m->nsinks; i++)
+        if (m->sinks[i].peer_lost) m->sinks[i].peer_lost(m->sinks[i].user, peer);
+    if (!orderly)
+        shoal__log(SHOAL__LOG_WARN, "lost connection to rank %d (%s): %s", peer,
+                   conn_of(m, peer, 0)->addr, why);
+    for (int lane = 0; lane < 2; lane++) {
+        shoal__conn *c = conn_of(m, peer, lane);
+        close_conn(m, c);
+        while (c->sq_head) {
+            shoal_request *r = c->sq_head;
+            LIST_REMOVE(c->sq_head, c->sq_tail, r);
+            shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+            release_owned(r);
+        }
+        if (c->cur_req) shoal__req_complete(m, c->cur_req, SHOAL_ERR_PEER_FAILED);
+        c->cur_req = NULL;
+        if (c->cur_sink) c->cur_sink->done(c->cur_sink->user, peer, c->cur.tag, c->cur_sink_buf,
+                                           c->cur.len, SHOAL_ERR_PEER_FAILED);
+        c->cur_sink = NULL;
+        c->cur_sink_buf = NULL;
+        if (c->cur_msg) { /* partial message: it will never be whole */
+            if (c->cur_msg->claimed)
+                shoal__req_complete(m, c->cur_msg->claimed, SHOAL_ERR_PEER_FAILED);
+            umsg_free(m, c->cur_msg);
+        }
+        c->cur_msg = NULL;
+        c->in_payload = 0;
+    }
+    /* Receives naming the peer, and any-source receives of groups it belonged to. */
+    shoal_request *r = m->posted_head;
+    while (r) {
+        shoal_request *next = r->next;
+        if (r->peer_world == peer || (r->peer_world < 0 && comm_has_member(r->comm, peer))) {
+            LIST_REMOVE(m->posted_head, m->posted_tail, r);
+            shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+        }
+        r = next;
+    }
+    pthread_cond_broadcast(&m->cv);
+}
+
+static void conn_error(shoal__mesh *m, shoal__conn *c, const char *why) {
+    int orderly = c->bye_received;
+    shoal__engine_peer_lost(m, c->peer, orderly, why);
+}
+
+/* ---- sending ----------------------------------------------------------------------------- */
+
+static void update_events(shoal__mesh *m, shoal__conn *c) {
+    int want = c->sq_head != NULL;
+    if (c->fd < 0 || want == c->epoll_out) return;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0),
+                             .data.u64 = (uint64_t)(c->peer * 2 + c->lane)};
+    if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->epoll_out = want;
+}
+
+/* Writes as much of the send queue as the socket takes, several messages per writev. */
+static void conn_flush(shoal__mesh *m, shoal__conn *c) {
+    while (c->sq_head && c->fd >= 0) {
+        struct iovec iov[MAX_IOV];
+        int n = 0;
+        for (shoal_request *r = c->sq_head; r && n + 3 <= MAX_IOV; r = r->next) {
+            /* the frame is three segments: header, prefix, payload */
+            const uint8_t *seg[3] = {r->hdr, r->pre, r->buf};
+            size_t len[3] = {SHOAL__FRAME_HDR_SIZE, r->pre_len, r->cap};
+            size_t off = r->sent;
+            for (int k = 0; k < 3; k++) {
+                if (off >= len[k]) {
+                    off -= len[k];
+                    continue;
+                }
+                iov[n].iov_base = (void *)(seg[k] + off);
+                iov[n++].iov_len = len[k] - off;
+                off = 0;
+            }
+        }
+        /* sendmsg, not writev: MSG_NOSIGNAL keeps a dead peer from raising SIGPIPE */
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            conn_error(m, c, strerror(errno));
+            return;
+        }
+        size_t left = (size_t)w;
+        while (c->sq_head) {
+            shoal_request *r = c->sq_head;
+            size_t total = SHOAL__FRAME_HDR_SIZE + r->pre_len + r->cap;
+            size_t need = total - r->sent;
+            if (left < need) {
+                r->sent += left;
+                r->state = REQ_ACTIVE;
+                left = 0;
+                break;
+            }
+            left -= need;
+            r->sent = total;
+            LIST_REMOVE(c->sq_head, c->sq_tail, r);
+            shoal__req_complete(m, r, SHOAL_OK);
+            release_owned(r);
+        }
+        if (c->sq_head) break; /* partial write: the socket is full */
+    }
+    update_events(m, c);
+}
+
+/* A message to ourselves through a sink (rpc calls to self): prefix and payload by copy. */
+static int deliver_local_sink(shoal__mesh *m, shoal_request *s) {
+    for (int i = 0; i < m->nsinks; i++) {
+        const shoal__sink *sk = &m->sinks[i];
+        if (sk->ctx != s->ctx) continue;
+        uint64_t len = s->pre_len + s->cap;
+        uint8_t *buf = sk->begin(sk->user, m->rank, s->tag, len);
+        if (buf) {
+            memcpy(buf, s->pre, s->pre_len);
+            if (s->cap) memcpy(buf + s->pre_len, s->buf, s->cap);
+        }
+        sk->done(sk->user, m->rank, s->tag, buf, len, SHOAL_OK);
+        shoal__req_complete(m, s, SHOAL_OK);
+        release_owned(s);
+        return 1;
+    }
+    return 0;
+}
+
+/* A message to ourselves: delivered by copy, the send completes at once. Only sinks take
+ * messages with a prefix; matched messages have none. */
+static void deliver_local(shoal__mesh *m, shoal_request *s) {
+    if (deliver_local_sink(m, s)) return;
+    shoal_request *r = find_posted(m, m->rank, s->ctx, s->tag);
+    if (r) {
+        LIST_REMOVE(m->posted_head, m->posted_tail, r);
+        size_t n = s->cap < r->cap ? s->cap : r->cap;
+        if (n) memcpy(r->buf, s->buf, n);
+        recv_finish(m, r, m->rank, s->tag, s->cap);
+        shoal__req_complete(m, s, SHOAL_OK);
+        return;
+    }
+    shoal__umsg *u = calloc(1, sizeof *u);
+    uint8_t *data = s->cap ? malloc(s->cap) : NULL;
+    if (!u || (s->cap && !data)) {
+        free(u);
+        free(data);
+        shoal__req_complete(m, s, SHOAL_ERR_NOMEM);
+        return;
+    }
+    if (s->cap) memcpy(data, s->buf, s->cap);
+    u->src_world = m->rank;
+    u->ctx = s->ctx;
+    u->tag = s->tag;
+    u->len = u->got = s->cap;
+    u->data = data;
+    u->complete = 1;
+    LIST_APPEND(m->unexp_head, m->unexp_tail, u);
+    shoal__req_complete(m, s, SHOAL_OK);
+}
+
+void shoal__engine_post_send(shoal__mesh *m, shoal_request *r) {
+    if (r->peer_world == m->rank) {
+        deliver_local(m, r);
+        return;
+    }
+    shoal__conn *c = conn_of(m, r->peer_world, r->lane);
+    if (c->fd < 0 || m->failed[r->peer_world]) {
+        shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+        release_owned(r);
+        return;
+    }
+    shoal__frame_hdr h = {.type = r->frame_type ? r->frame_type : SHOAL__FRAME_DATA,
+                          .ctx = r->ctx, .tag = r->tag, .len = r->pre_len + r->cap};
+    shoal__frame_encode(&h, r->hdr);
+    r->sent = 0;
+    int was_empty = c->sq_head == NULL;
+    LIST_APPEND(c->sq_head, c->sq_tail, r);
+    if (was_empty) conn_flush(m, c); /* inline: most small sends finish right here */
+}
+
+/* ---- receiving --------------------------------------------------------------------------- */
+
+void shoal__engine_post_recv(shoal__mesh *m, shoal_request *r) {
+    for (shoal__umsg *u = m->unexp_head; u; u = u->next) {
+        if (u->claimed || !matches(r, u->src_world, u->ctx, u->tag)) continue;
+        if (u->complete) {
+            size_t n = u->len < r->cap ? (size_t)u->len : r->cap;
+            if (n) memcpy(r->buf, u->data, n);
+            recv_finish(m, r, u->src_world, u->tag, u->len);
+            umsg_free(m, u);
+        } else {
+            u->claimed = r;
+            r->state = REQ_ACTIVE;
+            r->attached = u;
+        }
+        return;
+    }
+    if (r->peer_world >= 0 && m->failed[r->peer_world]) {
+        shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+        return;
+    }
+    if (r->peer_world < 0) {
+        for (int i = 0; i < r->comm->size; i++)
+            if (m->failed[r->comm->world_ranks[i]] == 1) {
+                shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+                return;
+            }
+    }
+    LIST_APPEND(m->posted_head, m->posted_tail, r);
+}
+
+static void payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n);
+
+/* A frame header has arrived on c. Returns 0, or -1 if the connection was failed. */
+static int on_header(shoal__mesh *m, shoal__conn *c) {
+    char why[160];
+    if (shoal__frame_decode(c->hdr, m->max_message, &c->cur, why, sizeof why) != SHOAL_OK) {
+        shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d (%s): malformed frame: %s",
+                   c->peer, c->addr, why);
+        conn_error(m, c, "malformed frame");
+        return -1;
+    }
+    switch (c->cur.type) {
+    case SHOAL__FRAME_DATA: break;
+    case SHOAL__FRAME_HEARTBEAT:
+    case SHOAL__FRAME_BYE:
+        if (c->cur.len != 0) {
+            shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d: control frame with payload",
+                       c->peer);
+            conn_error(m, c, "malformed frame");
+            return -1;
+        }
+        if (c->cur.type == SHOAL__FRAME_BYE) c->bye_received = 1;
+        return 0;
+    default:
+        shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d: frame type %u not allowed here",
+                   c->peer, c->cur.type);
+        conn_error(m, c, "unexpected frame type");
+        return -1;
+    }
+    c->in_payload = 1;
+    c->pay_got = 0;
+    for (int i = 0; i < m->nsinks; i++) {
+        if (m->sinks[i].ctx != c->cur.ctx) continue;
+        c->cur_sink = &m->sinks[i];
+        c->cur_sink_buf = c->cur_sink->begin(c->cur_sink->user, c->peer, c->cur.tag, c->cur.len);
+        if (c->cur.len == 0) payload_advance(m, c, 0);
+        return 0;
+    }
+    shoal_request *r = find_posted(m, c->peer, c->cur.ctx, c->cur.tag);
+    if (r) {
+        LIST_REMOVE(m->posted_head, m->posted_tail, r);
+        r->state = REQ_ACTIVE;
+        c->cur_req = r;
+    } else {
+        shoal__umsg *u = calloc(1, sizeof *u);
+        uint8_t *data = c->cur.len ? malloc((size_t)c->cur.len) : NULL;
+        if (!u || (c->cur.len && !data)) {
+            free(u);
+            free(data);
+            shoal__log(SHOAL__LOG_ERROR, "out of memory buffering %llu bytes from rank %d",
+                       (unsigned long long)c->cur.len, c->peer);
+            conn_error(m, c, "out of memory");
+            return -1;
+        }
+        u->src_world = c->peer;
+        u->ctx = c->cur.ctx;
+        u->tag = c->cur.tag;
+        u->len = c->cur.len;
+        u->data = data;
+        LIST_APPEND(m->unexp_head, m->unexp_tail, u);
+        c->cur_msg = u;
+    }
+    if (c->cur.len == 0) {
+        c->in_payload = 0;
+        if (c->cur_req) recv_finish(m, c->cur_req, c->peer, c->cur.tag, 0);
+        else umsg_complete(m, c->cur_msg);
+        c->cur_req = NULL;
+        c->cur_msg = NULL;
+    }
+    return 0;
+}
+
+/* Where the next payload byte goes: NULL means discard (truncated or abandoned receive). */
+static uint8_t *payload_dst(shoal__conn *c, uint64_t *room) {
+    uint64_t left = c->cur.len - c->pay_got;
+    if (c->cur_sink) {
+        *room = left;
+        return c->cur_sink_buf ? c->cur_sink_buf + c->pay_got : NULL;
+    }
+    if (c->cur_msg) {
+        *room = left;
+        return c->cur_msg->data + c->pay_got;
+    }
+    if (c->cur_req && c->pay_got < c->cur_req->cap) {
+        uint64_t r = c->cur_req->cap - c->pay_got;
+        *room = r < left ? r : left;
+        return c->cur_req->buf + c->pay_got;
+    }
+    *room = left;
+    return NULL;
+}
+
+static void payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n) {
+    c->pay_got += n;
+    if (c->cur_msg) c->cur_msg->got = c->pay_got;
+    if (c->pay_got < c->cur.len) return;
+    c->in_payload = 0;
+    if (c->cur_sink) {
+        const shoal__sink *sk = c->cur_sink;
+        uint8_t *buf = c->cur_sink_buf;
+        c->cur_sink = NULL;
+        c->cur_sink_buf = NULL;
+        sk->done(sk->user, c->peer, c->cur.tag, buf, c->cur.len, SHOAL_OK);
+        return;
+    }
+    if (c->cur_req) recv_finish(m, c->cur_req, c->peer, c->cur.tag, c->cur.len);
+    else if (c->cur_msg) umsg_complete(m, c->cur_msg);
+    c->cur_req = NULL;
+    c->cur_msg = NULL;
+}
+
+/* Consumes the staging buffer. Returns -1 if the connection failed. */
+static int parse_staged(shoal__mesh *m, shoal__conn *c) {
+    while (c->rpos < c->rlen) {
+        size_t avail = c->rlen - c->rpos;
+        if (!c->in_payload) {
+            size_t need = SHOAL__FRAME_HDR_SIZE - c->hdr_got;
+            size_t n = avail < need ? avail : need;
+            memcpy(c->hdr + c->hdr_got, c->rbuf + c->rpos, n);
+            c->hdr_got += n;
+            c->rpos += n;
+            if (c->hdr_got < SHOAL__FRAME_HDR_SIZE) return 0;
+            c->hdr_got = 0;
+            if (on_header(m, c) < 0) return -1;
+            continue;
+        }
+        uint64_t room;
+        uint8_t *dst = payload_dst(c, &room);
+        uint64_t n = avail < room ? avail : room;
+        if (dst) memcpy(dst, c->rbuf + c->rpos, (size_t)n);
+        c->rpos += (size_t)n;
+        payload_advance(m, c, n);
+    }
+    c->rpos = c->rlen = 0;
+    return 0;
+}
+
+static void conn_read(shoal__mesh *m, shoal__conn *c) {
+    size_t budget = READ_BUDGET;
+    while (c->fd >= 0 && budget > 0) {
+        uint8_t *dst;
+        size_t want;
+        uint64_t room = 0;
+        uint8_t *pd = c->in_payload ? payload_dst(c, &room) : NULL;
+        int direct = pd && room >= SHOAL__RBUF; /* big payload: straight into place, no copy */
+        if (direct) {
+            dst = pd;
+            want = room < DIRECT_READ_MAX ? (size_t)room : DIRECT_READ_MAX;
+        } else {
+            dst = c->rbuf;
+            want = SHOAL__RBUF;
+        }
+        ssize_t n = read(c->fd, dst, want);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            conn_error(m, c, strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            conn_error(m, c, c->bye_received ? "closed" : "connection closed by peer");
+            return;
+        }
+        m->last_rx[c->peer] = shoal__now(); /* any byte proves the peer alive */
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+        if (direct) {
+            payload_advance(m, c, (uint64_t)n);
+        } else {
+            c->rpos = 0;
+            c->rlen = (size_t)n;
+            if (parse_staged(m, c) < 0) return;
+        }
+        /* A short read almost always means the socket is drained: skip the EAGAIN read. */
+        if ((size_t)n < want) return;
+    }
+}
+
+/* ---- cancellation ------------------------------------------------------------------------ */
+
+/* Takes a partly written send out of the user's hands: the rest of its bytes must still go out
+ * or the stream to that peer would be corrupt for every other group sharing it. */
+static int orphan_send(shoal__mesh *m, shoal__conn *c, shoal_request *r) {
+    size_t done = r->sent > SHOAL__FRAME_HDR_SIZE ? r->sent - SHOAL__FRAME_HDR_SIZE : 0;
+    shoal_request *o = calloc(1, sizeof *o + r->cap);
+    if (!o) return -1;
+    *o = *r;
+    o->buf = (uint8_t *)(o + 1);
+    memcpy(o->buf + done, r->buf + done, r->cap - done);
+    o->internal = 2;
+    o->next = o->prev = NULL;
+    /* put o where r was */
+    o->prev = r->prev;
+    o->next = r->next;
+    if (r->prev) r->prev->next = o;
+    else c->sq_head = o;
+    if (r->next) r->next->prev = o;
+    else c->sq_tail = o;
+    r->next = r->prev = NULL;
+    return 0;
+}
+
+void shoal__engine_cancel(shoal__mesh *m, shoal_request *r, int status) {
+    if (r->state == REQ_DONE) return;
+    if (r->kind == REQ_SEND) {
+        shoal__conn *c = conn_of(m, r->peer_world, r->lane);
+        if (r->sent > 0 && r->sent < SHOAL__FRAME_HDR_SIZE + r->cap) {
+            if (orphan_send(m, c, r) < 0) {
+                conn_error(m, c, "out of memory while cancelling a send");
+                return;
+            }
+        } else {
+            LIST_REMOVE(c->sq_head, c->sq_tail, r);
+        }
+        update_events(m, c);
+    } else if (r->kind == REQ_RECV) {
+        if (r->attached) {
+            r->attached->claimed = NULL; /* the message stays for a later receive */
+            r->attached = NULL;
+        } else if (r->state == REQ_ACTIVE) {
+            for (int i = 0; i < m->size * 2; i++)
+                if (m->conns[i].cur_req == r) m->conns[i].cur_req = NULL; /* rest is discarded */
+        } else {
+            LIST_REMOVE(m->posted_head, m->posted_tail, r);
+        }
+    }
+    shoal__req_complete(m, r, status);
+}
+
+void shoal__engine_fail_comm(shoal__mesh *m, shoal_comm *c, int status) {
+    for (int i = 0; i < m->size * 2; i++) {
+        shoal__conn *cn = &m->conns[i];
+        shoal_request *r = cn->sq_head;
+        while (r) {
+            shoal_request *next = r->next;
+            if (r->comm == c) shoal__engine_cancel(m, r, status);
+            r = next;
+        }
+        if (cn->cur_req && cn->cur_req->comm == c) shoal__engine_cancel(m, cn->cur_req, status);
+    }
+    shoal_request *r = m->posted_head;
+    while (r) {
+        shoal_request *next = r->next;
+        if (r->comm == c) shoal__engine_cancel(m, r, status);
+        r = next;
+    }
+    for (shoal__umsg *u = m->unexp_head; u; u = u->next)
+        if (u->claimed && u->claimed->comm == c) shoal__engine_cancel(m, u->claimed, status);
+}
+
+/* ---- the poll loop ----------------------------------------------------------------------- */
+
+static void handle_events(shoal__mesh *m, struct epoll_event *evs, int n) {
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == KICK_ID) {
+            uint64_t v;
+            ssize_t r = read(m->kickfd, &v, sizeof v);
+            (void)r;
+            continue;
+        }
+        shoal__conn *c = &m->conns[evs[i].data.u64];
+        if (c->fd < 0) continue; /* closed by an earlier event in this batch */
+        if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) conn_read(m, c);
+        if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) conn_flush(m, c);
+    }
+}
+
+void shoal__engine_poll_once(shoal__mesh *m, int timeout_ms) {
+    struct epoll_event evs[MAX_EVENTS];
+    pthread_mutex_unlock(&m->mu);
+    int n = epoll_wait(m->epfd, evs, MAX_EVENTS, timeout_ms);
+    pthread_mutex_lock(&m->mu);
+    if (n > 0) handle_events(m, evs, n);
+}
+
+void shoal__engine_poll_nowait(shoal__mesh *m) {
+    if (m->progressing) return;
+    m->progressing = 1;
+    shoal__engine_poll_once(m, 0);
+    m->progressing = 0;
+    if (m->token_waiters) pthread_cond_broadcast(&m->cv);
+}
+
+int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
+                       int (*stop_check)(void *arg), void *arg) {
+    double t0 = shoal__now();
+    double spin_until = m->spin_us > 0 ? t0 + m->spin_us * 1e-6 : 0;
+    m->last_user_wait = t0;
+    /* The monitor thread may be sitting in epoll_wait with the token: ask it to hand over. */
+    if (m->progressing && r->state != REQ_DONE) shoal__mesh_kick(m);
+    while (r->state != REQ_DONE) {
+        if (stop_check) {
+            int st = stop_check(arg);
+            if (st != SHOAL_OK) return st;
+        }
+        double now = shoal__now();
+        if (now >= deadline) return SHOAL_ERR_TIMEOUT;
+        if (!m->progressing) {
+            m->progressing = 1;
+            /* Spin briefly (a reply often comes within microseconds), then block. */
+            int ms = now < spin_until ? 0 : shoal__ms_until(deadline, 100);
+            shoal__engine_poll_once(m, ms);
+            m->progressing = 0;
+            if (m->token_waiters) pthread_cond_broadcast(&m->cv);
+        } else {
+            double until = now + 0.05;
+            if (until > deadline) until = deadline;
+            struct timespec ts; /* mesh->cv uses CLOCK_MONOTONIC (see mesh.c) */
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            double rel = until - now;
+            ts.tv_sec += (time_t)rel;
+            ts.tv_nsec += (long)((rel - (double)(time_t)rel) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            m->token_waiters++;
+            pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+            m->token_waiters--;
+        }
+    }
+    return SHOAL_OK;
+}
+
+/* ---- setup and orderly close ------------------------------------------------------------- */
+
+int shoal__mesh_engine_init(shoal__mesh *m) {
+    m->epfd = epoll_create1(EPOLL_CLOEXEC);
+    m->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->epfd < 0 || m->kickfd < 0) return SHOAL_ERR_SYSTEM;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KICK_ID};
+    if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->kickfd, &ev) < 0) return SHOAL_ERR_SYSTEM;
+    for (int i = 0; i < m->size * 2; i++) {
+        shoal__conn *c = &m->conns[i];
+        if (c->fd < 0) continue;
+        if (shoal__set_nonblock(c->fd, 1) != SHOAL_OK) return SHOAL_ERR_SYSTEM;
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) return SHOAL_ERR_SYSTEM;
+    }
+    return SHOAL_OK;
+}
+
+void shoal__engine_goodbye(shoal__mesh *m, double deadline) {
+    uint8_t bye[SHOAL__FRAME_HDR_SIZE];
+    shoal__frame_hdr h = {.type = SHOAL__FRAME_BYE};
+    shoal__frame_encode(&h, bye);
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->size * 2; i++) {
+        shoal__conn *c = &m->conns[i];
+        if (c->fd < 0) continue;
+        /* Queued sends go first; then BYE, written blocking with the deadline. */
+        while (c->sq_head && c->fd >= 0 && shoal__now() < deadline) {
+            conn_flush(m, c);
+            if (c->sq_head) shoal__engine_poll_once(m, 10);
+        }
+        if (c->fd >= 0 && shoal__write_full(c->fd, bye, sizeof bye, deadline) != SHOAL_OK)
+            close_conn(m, c);
+    }
+    /* Drain until every peer has said BYE and closed (EOF), so no data of theirs is cut off
+     * by a reset when we close first. */
+    for (;;) {
+        int open = 0;
+        for (int i = 0; i < m->size * 2; i++) open += m->conns[i].fd >= 0;
+        if (!open || shoal__now() >= deadline) break;
+        m->progressing = 1;
+        shoal__engine_poll_once(m, shoal__ms_until(deadline, 50));
+        m->progressing = 0;
+        for (int i = 0; i < m->size * 2; i++) {
+            shoal__conn *c = &m->conns[i];
+            if (c->fd >= 0 && c->bye_received && !c->in_payload) {
+                /* Peer finished: half-close so its read sees EOF, keep reading until EOF. */
+                shutdown(c->fd, SHUT_WR);
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void shoal__mesh_engine_close(shoal__mesh *m) {
+    for (int i = 0; m->conns && i < m->size * 2; i++) {
+        shoal__conn *c = &m->conns[i];
+        close_conn(m, c);
+        while (c->sq_head) { /* only engine-owned sends can be left by now */
+            shoal_request *r = c->sq_head;
+            LIST_REMOVE(c->sq_head, c->sq_tail, r);
+            release_owned(r);
+        }
+    }
+    while (m->unexp_head) umsg_free(m, m->unexp_head);
+    if (m->epfd >= 0) close(m->epfd);
+    if (m->kickfd >= 0) close(m->kickfd);
+    m->epfd = m->kickfd = -1;
+}
+
+/* ---- sinks and engine-owned control frames ------------------------------------------------ */
+
+int shoal__engine_add_sink(shoal__mesh *m, const shoal__sink *s) {
+    if (m->nsinks >= SHOAL__MAX_SINKS) return SHOAL_ERR_INVALID;
+    for (int i = 0; i < m->nsinks; i++)
+        if (m->sinks[i].ctx == s->ctx) return SHOAL_ERR_INVALID;
+    m->sinks[m->nsinks++] = *s;
+    return SHOAL_OK;
+}
+
+void shoal__engine_remove_sink(shoal__mesh *m, uint32_t ctx) {
+    for (int i = 0; i < m->nsinks; i++) {
+        if (m->sinks[i].ctx != ctx) continue;
+        /* a frame still arriving into this sink is discarded from here on */
+        for (int k = 0; k < m->size * 2; k++)
+            if (m->conns[k].cur_sink == &m->sinks[i]) {
+                m->conns[k].cur_sink->done(m->conns[k].cur_sink->user, m->conns[k].peer,
+                                           m->conns[k].cur.tag, m->conns[k].cur_sink_buf,
+                                           m->conns[k].cur.len, SHOAL_ERR_CANCELLED);
+                m->conns[k].cur_sink = NULL;
+                m->conns[k].cur_sink_buf = NULL;
+                m->conns[k].cur_req = NULL; /* rest of the payload is discarded */
+            }
+        /* keep the table dense; connections point into it, so fix those pointers up */
+        int last = m->nsinks - 1;
+        if (i != last) {
+            for (int k = 0; k < m->size * 2; k++)
+                if (m->conns[k].cur_sink == &m->sinks[last]) m->conns[k].cur_sink = &m->sinks[i];
+            m->sinks[i] = m->sinks[last];
+        }
+        m->nsinks--;
+        return;
+    }
+}
+
+void shoal__engine_send_control(shoal__mesh *m, int peer, int lane, uint8_t type) {
+    shoal__conn *c = conn_of(m, peer, lane);
+    if (c->fd < 0 || c->sq_head) return;
+    shoal_request *r = calloc(1, sizeof *r);
+    if (!r) return; /* a missed beat is harmless; the next one retries */
+    r->kind = REQ_SEND;
+    r->mesh = m;
+    r->lane = lane;
+    r->peer = peer;
+    r->peer_world = peer;
+    r->frame_type = type;
+    r->owned = 1;
+    shoal__engine_post_send(m, r);
+}

@@ -1,0 +1,18 @@
+# comm core: real processes on loopback, forked by tests/comm/harness.h (label "comm": these
+# also run under ThreadSanitizer in CI).
+foreach(prog test_p2p test_failure test_split test_intruders)
+  add_executable(${prog} ${CMAKE_CURRENT_LIST_DIR}/${prog}.c)
+  target_link_libraries(${prog} PRIVATE shoal)
+  target_include_directories(${prog} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+endforeach()
+
+foreach(n 1 2 3 4)
+  shoal_add_test(NAME comm_p2p_n${n} COMMAND $<TARGET_FILE:test_p2p> ${n} TIMEOUT 300 LABELS comm)
+endforeach()
+foreach(mode kill init stall abort)
+  shoal_add_test(NAME comm_failure_${mode} COMMAND $<TARGET_FILE:test_failure> ${mode} TIMEOUT 120 LABELS comm)
+endforeach()
+foreach(n 4 5)
+  shoal_add_test(NAME comm_split_n${n} COMMAND $<TARGET_FILE:test_split> ${n} TIMEOUT 180 LABELS comm)
+endforeach()
+shoal_add_test(NAME comm_intruders COMMAND $<TARGET_FILE:test_intruders> TIMEOUT 120 LABELS comm)
