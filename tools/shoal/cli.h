@@ -28,6 +28,15 @@ int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);
 int cmd_bench_coll(int argc, char **argv);
 void cmd_bench_coll_help(FILE *out);
+int cmd_bench_rpc(int argc, char **argv);
+void cmd_bench_rpc_help(FILE *out);
+int cmd_worker(int argc, char **argv);
+void cmd_worker_help(FILE *out);
+
+/* Runs nranks local ranks of this executable as `prefix... argv[0..argc)` and returns the
+ * job's exit status (relaunch.c); cmd names the command in error messages. */
+int cli_launch_self(const char *cmd, const char *const *prefix, int argc, char **argv, int nranks,
+                    double timeout_s);
 
 /* The per-rank body of `shoal bench coll` (bench_coll_worker.c), run in each launched rank. */
 struct bench_coll_opts;

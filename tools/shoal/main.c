@@ -7,7 +7,10 @@
 static const cli_command commands[] = {
     {"launch", "start N local ranks of a program (like mpirun -np N)", cmd_launch,
      cmd_launch_help},
-    {"bench", "benchmarks: `shoal bench coll` measures collectives", cmd_bench, cmd_bench_help},
+    {"worker", "serve a leader as a pool worker (spawned, or --join HOST:PORT)", cmd_worker,
+     cmd_worker_help},
+    {"bench", "benchmarks: `shoal bench coll` (collectives), `shoal bench rpc` (remote calls)",
+     cmd_bench, cmd_bench_help},
     {"settings", "list every setting: name, environment variable, type, default", cmd_settings,
      cmd_settings_help},
 };
