@@ -17,6 +17,7 @@
 #include "comm/coll/coll.h"
 #include "comm/store.h"
 #include "net/net.h"
+#include "net/shm_ring.h"
 #include "shoal/comm.h"
 
 typedef enum { REQ_SEND = 1, REQ_RECV = 2, REQ_COLL = 3 } shoal__req_kind;
@@ -121,6 +122,12 @@ typedef struct shoal__conn {
     shoal__umsg *cur_msg;   /* ...or into this unexpected message */
     const shoal__sink *cur_sink; /* ...or into this sink's buffer (cur_sink_buf, may be NULL) */
     uint8_t *cur_sink_buf;
+    /* same-host transport: frames go through rings in a shared segment; the TCP socket stays
+     * open only to carry doorbell bytes (wake a sleeping peer) and to notice the peer's death */
+    int shm;
+    shoal__ring tx, rx;
+    void *shm_base; /* lane 0 only: the pair's segment, unmapped at close */
+    size_t shm_len;
 } shoal__conn;
 
 typedef struct shoal__mesh {
@@ -146,6 +153,9 @@ typedef struct shoal__mesh {
     shoal_comm *comms; /* list through next_in_mesh */
     shoal__sink sinks[SHOAL__MAX_SINKS];
     int nsinks;
+    int nshm;       /* connections running over shared memory */
+    int all_shm;    /* every peer is on shared memory: sockets matter only for doorbells */
+    unsigned spins; /* poll rounds without sleeping, to space out epoll checks while spinning */
     /* health: heartbeats on the control lane, driven by the monitor thread (monitor.c) */
     double hb_interval, hb_timeout; /* seconds; interval 0 disables heartbeats */
     double *last_rx;                /* per world rank: when we last read a byte from it */
@@ -246,6 +256,9 @@ typedef struct shoal__resolved_config {
     shoal__coll_tuning tuning;
     int spin_us;
     double hb_interval, hb_timeout;
+    int transport;        /* 0 auto, 1 tcp only, 2 shm for every peer */
+    char host_id[256];    /* peers with the same id share memory */
+    uint64_t shm_ring;    /* bytes per data-lane ring */
 } shoal__resolved_config;
 
 int shoal__config_resolve(const shoal_comm_config *cfg, shoal__resolved_config *out);
@@ -255,5 +268,15 @@ int shoal__mesh_create(shoal__resolved_config *rc, shoal__mesh **out);
 /* Stops the monitor, closes every socket, the store and its server, frees m. */
 void shoal__mesh_destroy(shoal__mesh *m);
 void shoal__mesh_free_arrays(shoal__mesh *m);
+
+/* ---- shm_setup.c: the same-host transport ---- */
+/* Before the mesh connects: this rank's host id in the store, and its local listener. */
+int shoal__shm_prepare(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int *lfd);
+/* After the TCP mesh is up: shared segments with every same-host peer (mu not needed: the
+ * engine has not started). lfd is closed. */
+int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int lfd);
+/* Writes a doorbell byte to peer's control socket: it has new bytes or free space. */
+void shoal__shm_doorbell(shoal__mesh *m, int peer);
+
 
 #endif

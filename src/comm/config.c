@@ -174,6 +174,8 @@ static int resolve_tuning(const shoal_comm_config *cfg, shoal__resolved_config *
     GET(shoal__setting_int("spin_us", &ll, err, sizeof err), rc->spin_us, (int)ll);
     int ins = 0;
     GET(shoal__setting_bool("insecure", &ins, err, sizeof err), rc->insecure, ins);
+    rc->shm_ring = 4 << 20;
+    GET(shoal__setting_bytes("shm_ring", &b, err, sizeof err), rc->shm_ring, b);
 #undef GET
     if (cfg && cfg->insecure >= 0) rc->insecure = cfg->insecure;
     if (cfg && cfg->timeout_s >= 0) rc->timeout_s = cfg->timeout_s;
@@ -190,6 +192,15 @@ static int resolve_tuning(const shoal_comm_config *cfg, shoal__resolved_config *
     if (rc->spin_us < 0) rc->spin_us = 0;
     if (rc->timeout_s <= 0 || rc->init_timeout_s <= 0)
         return shoal__init_fail(SHOAL_ERR_INVALID, NULL, 0, "timeouts must be positive");
+    if (rc->shm_ring < 4096 || rc->shm_ring > (1ull << 30) || (rc->shm_ring & (rc->shm_ring - 1)))
+        return shoal__init_fail(SHOAL_ERR_INVALID, NULL, 0,
+                                "SHOAL_SHM_RING must be a power of two from 4K to 1G");
+    const char *tp = shoal__setting_str("transport");
+    if (!*tp || !strcmp(tp, "auto")) rc->transport = 0;
+    else if (!strcmp(tp, "tcp")) rc->transport = 1;
+    else if (!strcmp(tp, "shm")) rc->transport = 2;
+    else
+        return shoal__init_fail(SHOAL_ERR_INVALID, NULL, 0, "SHOAL_TRANSPORT=%s: use auto, tcp or shm", tp);
     const char *algo = (cfg && cfg->algo) ? cfg->algo : shoal__setting_str("algo");
     if (!*algo || !strcmp(algo, "auto")) rc->algo = SHOAL__ALGO_AUTO;
     else if (!strcmp(algo, "ring")) rc->algo = SHOAL__ALGO_RING;
@@ -218,6 +229,7 @@ int shoal__config_resolve(const shoal_comm_config *cfg, shoal__resolved_config *
     const char *g = (cfg && cfg->group_id) ? cfg->group_id : shoal__setting_str("group_id");
     if (*g) snprintf(rc->group, sizeof rc->group, "%s", g);
     else snprintf(rc->group, sizeof rc->group, "master:%s:%u", rc->master_host, rc->master_port);
+    snprintf(rc->host_id, sizeof rc->host_id, "%s", shoal__setting_str("host_id"));
     const char *b = (cfg && cfg->bind_host) ? cfg->bind_host : shoal__setting_str("bind");
     snprintf(rc->bind_host, sizeof rc->bind_host, "%s", b);
     return SHOAL_OK;

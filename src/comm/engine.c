@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -25,6 +26,8 @@
 static shoal__conn *conn_of(shoal__mesh *m, int peer, int lane) {
     return &m->conns[(size_t)peer * 2 + (size_t)lane];
 }
+
+static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type);
 
 /* ---- request completion ------------------------------------------------------------------ */
 
@@ -128,6 +131,16 @@ static void close_conn(shoal__mesh *m, shoal__conn *c) {
     epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
+    if (c->shm) {
+        c->shm = 0;
+        m->nshm--;
+    }
+    /* both lanes' rings live in lane 0's segment: unmap once neither uses it */
+    shoal__conn *l0 = conn_of(m, c->peer, 0), *l1 = conn_of(m, c->peer, 1);
+    if (l0->shm_base && !l0->shm && !l1->shm) {
+        munmap(l0->shm_base, l0->shm_len);
+        l0->shm_base = NULL;
+    }
 }
 
 /* Peer `peer` is gone (both lanes): close, and fail everything that depends on it. */
@@ -179,21 +192,36 @@ void shoal__engine_peer_lost(shoal__mesh *m, int peer, int orderly, const char *
 }
 
 static void conn_error(shoal__mesh *m, shoal__conn *c, const char *why) {
-    int orderly = c->bye_received;
+    /* a BYE on either lane means the peer left on purpose */
+    int orderly = conn_of(m, c->peer, 0)->bye_received || conn_of(m, c->peer, 1)->bye_received;
     shoal__engine_peer_lost(m, c->peer, orderly, why);
 }
 
 /* ---- sending ----------------------------------------------------------------------------- */
 
 static void update_events(shoal__mesh *m, shoal__conn *c) {
-    int want = c->sq_head != NULL;
+    int want = c->sq_head != NULL && !c->shm; /* a ring's space is polled, not signalled */
     if (c->fd < 0 || want == c->epoll_out) return;
     struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0),
                              .data.u64 = (uint64_t)(c->peer * 2 + c->lane)};
     if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->epoll_out = want;
 }
 
-/* Writes as much of the send queue as the socket takes, several messages per writev. */
+/* Writes to the connection's transport: the shared ring (waking the peer if it sleeps) or the
+ * socket. Returns bytes written, or -1 with errno (EAGAIN when full). */
+static ssize_t wire_write(shoal__mesh *m, shoal__conn *c, struct iovec *iov, int n) {
+    if (c->shm) {
+        size_t w = shoal__ring_writev(&c->tx, iov, n);
+        if (w && shoal__ring_take_wakeup(&c->tx)) shoal__shm_doorbell(m, c->peer);
+        if (!w) errno = EAGAIN;
+        return w ? (ssize_t)w : -1;
+    }
+    /* sendmsg, not writev: MSG_NOSIGNAL keeps a dead peer from raising SIGPIPE */
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+}
+
+/* Writes as much of the send queue as the transport takes, several messages per call. */
 static void conn_flush(shoal__mesh *m, shoal__conn *c) {
     while (c->sq_head && c->fd >= 0) {
         struct iovec iov[MAX_IOV];
@@ -213,9 +241,7 @@ static void conn_flush(shoal__mesh *m, shoal__conn *c) {
                 off = 0;
             }
         }
-        /* sendmsg, not writev: MSG_NOSIGNAL keeps a dead peer from raising SIGPIPE */
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        ssize_t w = wire_write(m, c, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -498,7 +524,14 @@ static void conn_read(shoal__mesh *m, shoal__conn *c) {
             dst = c->rbuf;
             want = SHOAL__RBUF;
         }
-        ssize_t n = read(c->fd, dst, want);
+        ssize_t n;
+        if (c->shm) {
+            n = (ssize_t)shoal__ring_read(&c->rx, dst, want);
+            if (n == 0) return;
+            if (shoal__ring_take_space_wakeup(&c->rx)) shoal__shm_doorbell(m, c->peer);
+        } else {
+            n = read(c->fd, dst, want);
+        }
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -597,6 +630,8 @@ void shoal__engine_fail_comm(shoal__mesh *m, shoal_comm *c, int status) {
 
 /* ---- the poll loop ----------------------------------------------------------------------- */
 
+static void drain_doorbell(shoal__mesh *m, shoal__conn *c);
+
 static void handle_events(shoal__mesh *m, struct epoll_event *evs, int n) {
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == KICK_ID) {
@@ -607,17 +642,103 @@ static void handle_events(shoal__mesh *m, struct epoll_event *evs, int n) {
         }
         shoal__conn *c = &m->conns[evs[i].data.u64];
         if (c->fd < 0) continue; /* closed by an earlier event in this batch */
+        if (c->shm) { /* the socket only rings the bell or reports the peer's death */
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) drain_doorbell(m, c);
+            continue;
+        }
         if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) conn_read(m, c);
         if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) conn_flush(m, c);
     }
 }
 
+/* Reads and discards doorbell bytes; EOF means the peer is gone. */
+static void drain_doorbell(shoal__mesh *m, shoal__conn *c) {
+    uint8_t junk[256];
+    for (;;) {
+        ssize_t n = read(c->fd, junk, sizeof junk);
+        if (n > 0) {
+            m->last_rx[c->peer] = shoal__now();
+            if ((size_t)n < sizeof junk) return;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        /* The peer is gone, but what it wrote before going (its BYE, say) is still in the
+         * rings: take that first, so an orderly goodbye reads as one. */
+        shoal__conn *l0 = conn_of(m, c->peer, 0), *l1 = conn_of(m, c->peer, 1);
+        if (l0->shm) conn_read(m, l0);
+        if (l1->shm) conn_read(m, l1);
+        int orderly = l0->bye_received || l1->bye_received;
+        if (c->fd >= 0)
+            shoal__engine_peer_lost(m, c->peer, orderly,
+                                    n == 0 ? (orderly ? "closed" : "connection closed by peer") : strerror(errno));
+        return;
+    }
+}
+
+/* One pass over the shared-memory connections: take what arrived, push what is queued.
+ * Returns 1 if anything moved. */
+static int shm_progress(shoal__mesh *m) {
+    int moved = 0;
+    for (int i = 0; i < m->size * 2; i++) {
+        shoal__conn *c = &m->conns[i];
+        if (!c->shm || c->fd < 0) continue;
+        if (shoal__ring_avail(&c->rx)) {
+            conn_read(m, c);
+            moved = 1;
+        }
+        if (c->fd >= 0 && c->sq_head) {
+            shoal_request *head = c->sq_head;
+            size_t sent = head->sent;
+            conn_flush(m, c);
+            moved |= c->sq_head != head || (c->sq_head && c->sq_head->sent != sent);
+        }
+    }
+    return moved;
+}
+
+/* Before sleeping: asks every shared-memory peer to ring the bell when it writes to us (or
+ * frees space we wait for). Returns 0 (and disarms) if something is already there. */
+static int shm_arm(shoal__mesh *m) {
+    int ok = 1;
+    for (int i = 0; i < m->size * 2 && ok; i++) {
+        shoal__conn *c = &m->conns[i];
+        if (!c->shm || c->fd < 0) continue;
+        if (!shoal__ring_arm_sleep(&c->rx)) ok = 0;
+        else if (c->sq_head && !shoal__ring_arm_space(&c->tx)) ok = 0;
+    }
+    if (!ok)
+        for (int i = 0; i < m->size * 2; i++)
+            if (m->conns[i].shm && m->conns[i].fd >= 0) shoal__ring_disarm_sleep(&m->conns[i].rx);
+    return ok;
+}
+
+static void shm_disarm(shoal__mesh *m) {
+    for (int i = 0; i < m->size * 2; i++)
+        if (m->conns[i].shm && m->conns[i].fd >= 0) shoal__ring_disarm_sleep(&m->conns[i].rx);
+}
+
 void shoal__engine_poll_once(shoal__mesh *m, int timeout_ms) {
     struct epoll_event evs[MAX_EVENTS];
+    int armed = 0;
+    if (m->nshm) {
+        if (shm_progress(m)) timeout_ms = 0;
+        if (timeout_ms == 0) {
+            /* spinning on memory: the sockets only matter now and then (doorbells, deaths,
+             * TCP peers of a mixed group) */
+            if (m->all_shm && (++m->spins & 63) != 0) return;
+            if (!m->all_shm && (++m->spins & 7) != 0) return;
+        } else {
+            armed = shm_arm(m);
+            if (!armed) timeout_ms = 0;
+        }
+    }
     pthread_mutex_unlock(&m->mu);
     int n = epoll_wait(m->epfd, evs, MAX_EVENTS, timeout_ms);
     pthread_mutex_lock(&m->mu);
+    if (armed) shm_disarm(m);
     if (n > 0) handle_events(m, evs, n);
+    if (m->nshm) shm_progress(m);
 }
 
 void shoal__engine_poll_nowait(shoal__mesh *m) {
@@ -688,20 +809,24 @@ int shoal__mesh_engine_init(shoal__mesh *m) {
 }
 
 void shoal__engine_goodbye(shoal__mesh *m, double deadline) {
-    uint8_t bye[SHOAL__FRAME_HDR_SIZE];
-    shoal__frame_hdr h = {.type = SHOAL__FRAME_BYE};
-    shoal__frame_encode(&h, bye);
     pthread_mutex_lock(&m->mu);
     for (int i = 0; i < m->size * 2; i++) {
         shoal__conn *c = &m->conns[i];
         if (c->fd < 0) continue;
-        /* Queued sends go first; then BYE, written blocking with the deadline. */
-        while (c->sq_head && c->fd >= 0 && shoal__now() < deadline) {
-            conn_flush(m, c);
-            if (c->sq_head) shoal__engine_poll_once(m, 10);
+        /* BYE goes behind whatever is queued, on whichever transport the lane uses. */
+        queue_frame(m, c, SHOAL__FRAME_BYE);
+    }
+    for (;;) { /* flush every queue */
+        int pending = 0;
+        for (int i = 0; i < m->size * 2; i++) {
+            shoal__conn *c = &m->conns[i];
+            if (c->fd >= 0 && c->sq_head) conn_flush(m, c);
+            pending += c->fd >= 0 && c->sq_head;
         }
-        if (c->fd >= 0 && shoal__write_full(c->fd, bye, sizeof bye, deadline) != SHOAL_OK)
-            close_conn(m, c);
+        if (!pending || shoal__now() >= deadline) break;
+        m->progressing = 1;
+        shoal__engine_poll_once(m, 10);
+        m->progressing = 0;
     }
     /* Drain until every peer has said BYE and closed (EOF), so no data of theirs is cut off
      * by a reset when we close first. */
@@ -777,8 +902,15 @@ void shoal__engine_remove_sink(shoal__mesh *m, uint32_t ctx) {
 void shoal__engine_send_control(shoal__mesh *m, int peer, int lane, uint8_t type) {
     shoal__conn *c = conn_of(m, peer, lane);
     if (c->fd < 0 || c->sq_head) return;
+    queue_frame(m, c, type);
+}
+
+/* Queues an engine-owned frame with no payload on c (a missed one is harmless: heartbeats
+ * retry, and a BYE that cannot be queued only makes the goodbye wait for EOF). */
+static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type) {
+    int peer = c->peer, lane = c->lane;
     shoal_request *r = calloc(1, sizeof *r);
-    if (!r) return; /* a missed beat is harmless; the next one retries */
+    if (!r) return;
     r->kind = REQ_SEND;
     r->mesh = m;
     r->lane = lane;

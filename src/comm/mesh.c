@@ -237,7 +237,7 @@ static int pick_bind_host(shoal__mesh *m, shoal__resolved_config *rc, char *host
 int shoal__mesh_create(shoal__resolved_config *rc, shoal__mesh **out) {
     char err[256] = "", key[64], host[SHOAL__HOST_MAX], addr[SHOAL__HOST_MAX + 16];
     double deadline = shoal__deadline_in(rc->init_timeout_s);
-    int lfd = -1, st;
+    int lfd = -1, shm_lfd = -1, st;
     shoal__mesh *m = mesh_alloc(rc);
     if (!m) return shoal__init_fail(SHOAL_ERR_NOMEM, NULL, 0, "out of memory");
     m->key = rc->key;
@@ -286,6 +286,7 @@ int shoal__mesh_create(shoal__resolved_config *rc, shoal__mesh **out) {
         st = shoal__init_fail(st, NULL, 0, "cannot listen on %s: %s", host, err);
         goto fail;
     }
+    if ((st = shoal__shm_prepare(m, rc, deadline, &shm_lfd)) != SHOAL_OK) goto fail;
     int64_t claims = 0;
     store_key(key, sizeof key, "claim", m->rank);
     st = shoal__store_add(m->store, key, 1, &claims, deadline, err, sizeof err);
@@ -314,6 +315,9 @@ int shoal__mesh_create(shoal__resolved_config *rc, shoal__mesh **out) {
     if ((st = accept_higher(m, lfd, deadline)) != SHOAL_OK) goto fail;
     if (lfd >= 0) close(lfd);
     lfd = -1;
+    st = shoal__shm_connect(m, rc, deadline, shm_lfd);
+    shm_lfd = -1; /* closed by shm_connect */
+    if (st != SHOAL_OK) goto fail;
     if (shoal__mesh_engine_init(m) != SHOAL_OK) {
         st = shoal__init_fail(SHOAL_ERR_SYSTEM, NULL, 0, "cannot set up epoll");
         goto fail;
@@ -326,6 +330,7 @@ int shoal__mesh_create(shoal__resolved_config *rc, shoal__mesh **out) {
     return SHOAL_OK;
 fail:
     if (lfd >= 0) close(lfd);
+    if (shm_lfd >= 0) close(shm_lfd);
     shoal__mesh_destroy(m);
     return st;
 }

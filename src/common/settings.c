@@ -45,6 +45,12 @@ static const shoal_setting_info registry[] = {
     {"chunk", "SHOAL_CHUNK", "bytes", "256K",
      "pipeline chunk size of ring collectives"},
     /* transport */
+    {"transport", "SHOAL_TRANSPORT", "string", "auto",
+     "auto: shared memory between ranks on one host, TCP between hosts; tcp: TCP only; shm: shared memory for every peer (fails if one is elsewhere)"},
+    {"host_id", "SHOAL_HOST_ID", "string", "",
+     "identity of this host for choosing shared memory (default: boot id, hostname and network namespace)"},
+    {"shm_ring", "SHOAL_SHM_RING", "bytes", "4M",
+     "size of each shared-memory data-lane ring (a power of two)"},
     {"socket_buffer", "SHOAL_SOCKET_BUFFER", "bytes", "4M",
      "kernel send/receive buffer size of data-lane sockets"},
     {"spin_us", "SHOAL_SPIN_US", "int", "50",

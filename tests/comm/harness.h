@@ -72,8 +72,16 @@ static inline void harness_group_init(harness_group *g, int n) {
     snprintf(g->group, sizeof g->group, "test-%d", (int)getpid());
 }
 
-/* A config for rank r of g (strings live in g). */
+/* A config for rank r of g (strings live in g). Runs in the child: with SHOAL_TEST_HOSTS=k
+ * the ranks pretend to live on k hosts (rank r on host r % k), so pairs on one "host" use
+ * shared memory and the others TCP: a mixed group. */
 static inline shoal_comm_config harness_config(harness_group *g, int r) {
+    const char *hosts = getenv("SHOAL_TEST_HOSTS");
+    if (hosts && atoi(hosts) > 0) {
+        char id[32];
+        snprintf(id, sizeof id, "test-host-%d", r % atoi(hosts));
+        setenv("SHOAL_HOST_ID", id, 1);
+    }
     shoal_comm_config cfg = SHOAL_COMM_CONFIG_INIT;
     cfg.rank = r;
     cfg.world_size = g->n;

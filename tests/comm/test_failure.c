@@ -21,6 +21,25 @@ static shoal_comm *join(harness_group *g, int rank, double timeout) {
     return c;
 }
 
+/* Shared segments this process maps (the transport's memfds). */
+static int shm_mappings(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) n += strstr(line, "memfd:shoal-shm") != NULL;
+    if (f) fclose(f);
+    return n;
+}
+
+/* Entries in /dev/shm that a shoal process could have left. */
+static int dev_shm_leftovers(void) {
+    FILE *p = popen("ls /dev/shm 2>/dev/null | grep -c shoal", "r");
+    int n = 0;
+    if (p && fscanf(p, "%d", &n) != 1) n = 0;
+    if (p) pclose(p);
+    return n;
+}
+
 static int kill_body(harness_group *g, int rank, void *arg) {
     shoal_comm *c = join(g, rank, TIMEOUT_S);
     size_t count = 4 << 20; /* 16 MiB of f32: each all-reduce takes a while on loopback */
@@ -43,6 +62,12 @@ static int kill_body(harness_group *g, int rank, void *arg) {
     CHECK(dt < TIMEOUT_S, "took %.2f s, timeout is %.0f s", dt, TIMEOUT_S);
     CHECK(nwho >= 1 && who[0] == 2, "error should name rank 2 (got %d ranks, first %d)", nwho, who[0]);
     CHECK(shoal_comm_peer_failed(c, 2), "rank 2 should be marked failed");
+    /* the dead rank's segment is unmapped (with shared memory; none at all over TCP) */
+    int maps = shm_mappings();
+    const char *tp = getenv("SHOAL_TRANSPORT");
+    int want = tp && !strcmp(tp, "tcp") ? 0 : 2;
+    CHECK(maps == want, "%d shared segments mapped after the failure, want %d", maps, want);
+    CHECK(dev_shm_leftovers() == 0, "shoal entries in /dev/shm");
     /* Operations with the dead rank fail at once; the survivors can still talk to each other. */
     int v = 1;
     CHECK(shoal_send(c, &v, sizeof v, 2, 1) == SHOAL_ERR_PEER_FAILED, "send to the dead rank");

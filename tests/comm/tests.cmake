@@ -6,9 +6,19 @@ foreach(prog test_p2p test_failure test_split test_intruders)
   target_include_directories(${prog} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
 endforeach()
 
+# Each transport: auto (shared memory between these local ranks), forced TCP, and a mixed
+# group (ranks on two pretend hosts: shared memory within a host, TCP across).
 foreach(n 1 2 3 4)
   shoal_add_test(NAME comm_p2p_n${n} COMMAND $<TARGET_FILE:test_p2p> ${n} TIMEOUT 300 LABELS comm)
+  shoal_add_test(NAME comm_p2p_tcp_n${n} COMMAND env SHOAL_TRANSPORT=tcp $<TARGET_FILE:test_p2p> ${n}
+                 TIMEOUT 300 LABELS comm)
 endforeach()
+shoal_add_test(NAME comm_p2p_mixed_n4 COMMAND env SHOAL_TEST_HOSTS=2 $<TARGET_FILE:test_p2p> 4
+               TIMEOUT 300 LABELS comm)
+shoal_add_test(NAME comm_split_mixed_n5 COMMAND env SHOAL_TEST_HOSTS=2 $<TARGET_FILE:test_split> 5
+               TIMEOUT 180 LABELS comm)
+shoal_add_test(NAME comm_failure_kill_tcp COMMAND env SHOAL_TRANSPORT=tcp $<TARGET_FILE:test_failure> kill
+               TIMEOUT 120 LABELS comm)
 foreach(mode kill init stall abort)
   shoal_add_test(NAME comm_failure_${mode} COMMAND $<TARGET_FILE:test_failure> ${mode} TIMEOUT 120 LABELS comm)
 endforeach()

@@ -1,0 +1,292 @@
+/* Setting up the same-host transport.
+ *
+ * Ranks publish a host identity in the store. For each pair on the same host, once the TCP
+ * mesh is up, the higher rank connects to the lower rank's abstract unix socket (no file, and
+ * private to the network namespace), both run the usual authenticated handshake (lane 2), and
+ * the lower rank sends an anonymous memfd segment holding the pair's four rings (control and
+ * data lane, one per direction) with SCM_RIGHTS. Neither side ever names the segment, so
+ * nothing can be left in /dev/shm: the memory goes away with the last process mapping it,
+ * whatever way it ends. The TCP connections stay open for doorbells and to notice a death. */
+#define _GNU_SOURCE 1 /* accept4 */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "comm/comm_core.h"
+
+#define SHM_LANE 2                /* the hello's lane for this setup connection */
+#define CTRL_RING (256u << 10)    /* control lane: small frames (barriers, rpc, heartbeats) */
+#define SETUP_MAX_S 5.0
+
+static void read_first_line(const char *path, char *out, size_t cap) {
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (fgets(out, (int)cap, f)) out[strcspn(out, "\n")] = 0;
+    fclose(f);
+}
+
+/* boot id + hostname + network namespace: processes that match can share memory and reach
+ * each other's abstract sockets. SHOAL_HOST_ID overrides it (tests make "hosts" that way). */
+static void host_identity(const shoal__resolved_config *rc, char *out, size_t cap) {
+    if (rc->host_id[0]) {
+        snprintf(out, cap, "id:%s", rc->host_id);
+        return;
+    }
+    char boot[64], host[128] = "", ns[64] = "";
+    read_first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    gethostname(host, sizeof host - 1);
+    ssize_t n = readlink("/proc/self/ns/net", ns, sizeof ns - 1);
+    ns[n > 0 ? n : 0] = 0;
+    snprintf(out, cap, "%s/%s/%s", boot, host, ns);
+}
+
+static void sock_addr(const shoal__mesh *m, int rank, struct sockaddr_un *a, socklen_t *len) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    char name[96];
+    int k = snprintf(name, sizeof name, "shoal-");
+    for (int i = 0; i < SHOAL__GROUP_ID_SIZE; i++) k += snprintf(name + k, sizeof name - (size_t)k, "%02x", m->auth.group[i]);
+    k += snprintf(name + k, sizeof name - (size_t)k, "-%d", rank);
+    memcpy(a->sun_path + 1, name, (size_t)k); /* sun_path[0] == 0: the abstract namespace */
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)k);
+}
+
+static void host_key(char *buf, size_t cap, int rank) { snprintf(buf, cap, "shoal/host/%d", rank); }
+
+int shoal__shm_prepare(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int *lfd) {
+    *lfd = -1;
+    if (rc->transport == 1 || m->size == 1) return SHOAL_OK;
+    char id[512] = "none", key[64], err[256];
+    struct sockaddr_un a;
+    socklen_t alen;
+    sock_addr(m, m->rank, &a, &alen);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, alen) == 0 && listen(fd, 128) == 0) {
+        *lfd = fd;
+        host_identity(rc, id, sizeof id);
+    } else {
+        if (rc->transport == 2)
+            return shoal__init_fail(SHOAL_ERR_SYSTEM, NULL, 0, "SHOAL_TRANSPORT=shm: no local socket: %s",
+                                    strerror(errno));
+        shoal__log(SHOAL__LOG_WARN, "shared memory unavailable (%s): using TCP only", strerror(errno));
+        if (fd >= 0) close(fd);
+    }
+    host_key(key, sizeof key, m->rank);
+    int st = shoal__store_set(m->store, key, id, strlen(id), deadline, err, sizeof err);
+    if (st != SHOAL_OK) {
+        if (*lfd >= 0) close(*lfd);
+        *lfd = -1;
+        return shoal__init_fail(st, NULL, 0, "rendezvous: %s", err);
+    }
+    return SHOAL_OK;
+}
+
+/* Whether peer shares our host (by the published identities). */
+static int same_host(shoal__mesh *m, const char *mine, int peer, double deadline, int *same) {
+    char key[64], err[256];
+    host_key(key, sizeof key, peer);
+    void *val = NULL;
+    size_t len = 0;
+    int st = shoal__store_get(m->store, key, &val, &len, deadline, err, sizeof err);
+    if (st != SHOAL_OK) return shoal__init_fail(st, &peer, 1, "rendezvous: rank %d's host: %s", peer, err);
+    *same = strcmp(mine, "none") != 0 && len == strlen(mine) && memcmp(val, mine, len) == 0;
+    free(val);
+    return SHOAL_OK;
+}
+
+static void attach(shoal__mesh *m, int peer, uint8_t *base, size_t len, size_t ctrl, size_t data, int low, int init) {
+    size_t off[4] = {0, shoal__ring_bytes(ctrl), 2 * shoal__ring_bytes(ctrl),
+                     2 * shoal__ring_bytes(ctrl) + shoal__ring_bytes(data)};
+    for (int lane = 0; lane < 2; lane++) {
+        shoal__conn *c = &m->conns[peer * 2 + lane];
+        size_t size = lane ? data : ctrl;
+        /* ring 2*lane carries low -> high, ring 2*lane+1 high -> low */
+        shoal__ring_attach(low ? &c->tx : &c->rx, base + off[2 * lane], size, init);
+        shoal__ring_attach(low ? &c->rx : &c->tx, base + off[2 * lane + 1], size, init);
+        c->shm = 1;
+        m->nshm++;
+    }
+    m->conns[peer * 2].shm_base = base;
+    m->conns[peer * 2].shm_len = len;
+}
+
+static int valid_ring(uint64_t v) { return v >= 4096 && v <= (1ull << 30) && !(v & (v - 1)); }
+
+/* Higher rank: fetch the segment from the lower rank `peer`. */
+static int dial(shoal__mesh *m, int peer, double deadline) {
+    char err[256] = "";
+    struct sockaddr_un a;
+    socklen_t alen;
+    sock_addr(m, peer, &a, &alen);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), st = SHOAL_ERR_SYSTEM, mfd = -1;
+    while (fd >= 0 && connect(fd, (struct sockaddr *)&a, alen) < 0) {
+        if ((errno != EAGAIN && errno != ECONNREFUSED) || shoal__now() >= deadline) {
+            shoal__errf(err, sizeof err, "connect: %s", strerror(errno));
+            goto out;
+        }
+        usleep(2000);
+    }
+    shoal__hello self = {.version = SHOAL__PROTOCOL_VERSION, .kind = SHOAL__CONN_MESH,
+                         .rank = (uint32_t)m->rank, .world_size = (uint32_t)m->size, .lane = SHM_LANE}, them;
+    double hd = shoal__deadline_in(SETUP_MAX_S);
+    if (hd > deadline) hd = deadline;
+    st = shoal__handshake_connect(fd, &m->auth, &self, &them, hd, err, sizeof err);
+    if (st != SHOAL_OK) goto out;
+    st = SHOAL_ERR_PROTOCOL;
+    if ((int)them.rank != peer) {
+        shoal__errf(err, sizeof err, "the socket belongs to rank %u", them.rank);
+        goto out;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, shoal__ms_until(hd, -1)) <= 0) {
+        st = SHOAL_ERR_TIMEOUT;
+        shoal__errf(err, sizeof err, "no segment arrived");
+        goto out;
+    }
+    uint8_t sizes[16];
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {sizes, sizeof sizes};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (n != (ssize_t)sizeof sizes || !cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+        shoal__errf(err, sizeof err, "malformed segment message");
+        goto out;
+    }
+    memcpy(&mfd, CMSG_DATA(cm), sizeof mfd);
+    uint64_t ctrl = shoal__get_u64(sizes), data = shoal__get_u64(sizes + 8);
+    if (!valid_ring(ctrl) || !valid_ring(data)) {
+        shoal__errf(err, sizeof err, "bad ring sizes %llu/%llu", (unsigned long long)ctrl, (unsigned long long)data);
+        goto out;
+    }
+    size_t len = 2 * shoal__ring_bytes(ctrl) + 2 * shoal__ring_bytes(data);
+    void *mem = NULL;
+    if ((st = shoal__shm_map(mfd, len, &mem)) != SHOAL_OK) {
+        shoal__errf(err, sizeof err, "cannot map the segment");
+        goto out;
+    }
+    attach(m, peer, mem, len, ctrl, data, 0, 0);
+    uint8_t ack = 1;
+    st = shoal__write_full(fd, &ack, 1, hd);
+out:
+    if (mfd >= 0) close(mfd);
+    if (fd >= 0) close(fd);
+    if (st != SHOAL_OK)
+        return shoal__init_fail(st, &peer, 1, "shared memory with rank %d: %s", peer, err);
+    return SHOAL_OK;
+}
+
+/* Lower rank: one setup connection from a same-host higher rank. */
+static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_t data, double deadline) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    shoal__set_nonblock(fd, 0);
+    char err[256] = "";
+    shoal__hello self = {.version = SHOAL__PROTOCOL_VERSION, .kind = SHOAL__CONN_MESH,
+                         .rank = (uint32_t)m->rank, .world_size = (uint32_t)m->size, .lane = SHM_LANE}, them;
+    double hd = shoal__deadline_in(SETUP_MAX_S);
+    if (hd > deadline) hd = deadline;
+    int st = shoal__handshake_accept(fd, &m->auth, &self, &them, hd, err, sizeof err);
+    int r = (int)them.rank, mfd = -1;
+    void *mem = NULL;
+    size_t len = 2 * shoal__ring_bytes(CTRL_RING) + 2 * shoal__ring_bytes(data);
+    if (st == SHOAL_OK && (them.lane != SHM_LANE || r <= m->rank || !same[r] || done[r])) {
+        shoal__errf(err, sizeof err, "rank %d lane %u may not set up shared memory here", r, them.lane);
+        shoal__handshake_verdict(fd, SHOAL__VERDICT_REFUSED, hd);
+        st = SHOAL_ERR_AUTH;
+    }
+    if (st == SHOAL_OK) st = shoal__handshake_verdict(fd, SHOAL__VERDICT_OK, hd);
+    if (st == SHOAL_OK && (st = shoal__shm_create(len, &mfd, &mem)) != SHOAL_OK)
+        shoal__errf(err, sizeof err, "cannot create a %zu-byte segment", len);
+    if (st == SHOAL_OK) {
+        attach(m, r, mem, len, CTRL_RING, data, 1, 1);
+        uint8_t sizes[16];
+        shoal__put_u64(sizes, CTRL_RING);
+        shoal__put_u64(sizes + 8, data);
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        memset(cbuf, 0, sizeof cbuf);
+        struct iovec iov = {sizes, sizeof sizes};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &mfd, sizeof mfd);
+        uint8_t ack = 0;
+        if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof sizes ||
+            shoal__read_full(fd, &ack, 1, hd) != SHOAL_OK || ack != 1) {
+            st = SHOAL_ERR_PEER_FAILED;
+            shoal__errf(err, sizeof err, "rank %d did not take the segment", r);
+        }
+    }
+    if (mfd >= 0) close(mfd);
+    close(fd);
+    if (st == SHOAL_OK) {
+        done[r] = 1;
+        return;
+    }
+    if (mem && r > m->rank && r < m->size && m->conns[r * 2].shm_base == mem) { /* undo attach */
+        for (int lane = 0; lane < 2; lane++) {
+            m->conns[r * 2 + lane].shm = 0;
+            m->nshm--;
+        }
+        m->conns[r * 2].shm_base = NULL;
+        munmap(mem, len);
+    }
+    shoal__log(SHOAL__LOG_WARN, "refused a shared-memory setup connection: %s", err);
+}
+
+int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int lfd) {
+    if (rc->transport == 1 || m->size == 1) return SHOAL_OK;
+    int st = SHOAL_OK, *same = calloc((size_t)m->size, sizeof *same), *done = calloc((size_t)m->size, sizeof *done);
+    char mine[512] = "none";
+    if (!same || !done) {
+        st = shoal__init_fail(SHOAL_ERR_NOMEM, NULL, 0, "out of memory");
+        goto out;
+    }
+    if (lfd >= 0) host_identity(rc, mine, sizeof mine);
+    for (int p = 0; p < m->size && st == SHOAL_OK; p++) {
+        if (p == m->rank) continue;
+        st = same_host(m, mine, p, deadline, &same[p]);
+        if (st == SHOAL_OK && rc->transport == 2 && !same[p])
+            st = shoal__init_fail(SHOAL_ERR_INVALID, &p, 1, "SHOAL_TRANSPORT=shm, but rank %d is on another host", p);
+    }
+    for (int p = 0; p < m->rank && st == SHOAL_OK; p++)
+        if (same[p]) st = dial(m, p, deadline);
+    int expected = 0;
+    for (int p = m->rank + 1; p < m->size; p++) expected += same[p];
+    while (st == SHOAL_OK && expected > 0) {
+        int got = 0;
+        for (int p = m->rank + 1; p < m->size; p++) got += done[p];
+        if (got == expected) break;
+        if (shoal__now() >= deadline) {
+            st = shoal__init_fail(SHOAL_ERR_TIMEOUT, NULL, 0, "init timed out setting up shared memory");
+            break;
+        }
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        if (poll(&p, 1, shoal__ms_until(deadline, 1000)) > 0)
+            serve_one(m, lfd, same, done, (size_t)rc->shm_ring, deadline);
+    }
+    m->all_shm = m->nshm == 2 * (m->size - 1);
+out:
+    if (lfd >= 0) close(lfd);
+    free(same);
+    free(done);
+    return st;
+}
+
+void shoal__shm_doorbell(shoal__mesh *m, int peer) {
+    int fd = m->conns[peer * 2].fd;
+    uint8_t b = 1;
+    if (fd >= 0) {
+        ssize_t w = send(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w; /* EAGAIN: the peer has unread bells already, so it will wake */
+    }
+}

@@ -1,0 +1,125 @@
+/* SPSC byte rings over a memfd segment (see shm_ring.h). */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "net/shm_ring.h"
+
+void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init) {
+    r->ctl = mem;
+    r->data = (uint8_t *)mem + SHOAL__RING_CTL_BYTES;
+    r->mask = size - 1;
+    if (init) {
+        atomic_store(&r->ctl->head, 0);
+        atomic_store(&r->ctl->tail, 0);
+        atomic_store(&r->ctl->sleeping, 0);
+        atomic_store(&r->ctl->pwaiting, 0);
+        r->ctl->size = size;
+    }
+}
+
+uint64_t shoal__ring_avail(const shoal__ring *r) {
+    return atomic_load_explicit(&r->ctl->head, memory_order_acquire) -
+           atomic_load_explicit(&r->ctl->tail, memory_order_relaxed);
+}
+
+/* Copies len bytes to ring position pos, wrapping at the end. */
+static void put(shoal__ring *r, uint64_t pos, const uint8_t *src, size_t len) {
+    size_t off = (size_t)(pos & r->mask), size = (size_t)r->mask + 1;
+    size_t first = len < size - off ? len : size - off;
+    memcpy(r->data + off, src, first);
+    if (len > first) memcpy(r->data, src + first, len - first);
+}
+
+static void get(const shoal__ring *r, uint64_t pos, uint8_t *dst, size_t len) {
+    size_t off = (size_t)(pos & r->mask), size = (size_t)r->mask + 1;
+    size_t first = len < size - off ? len : size - off;
+    memcpy(dst, r->data + off, first);
+    if (len > first) memcpy(dst + first, r->data, len - first);
+}
+
+size_t shoal__ring_writev(shoal__ring *r, const struct iovec *iov, int n) {
+    uint64_t head = atomic_load_explicit(&r->ctl->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+    size_t space = (size_t)(r->mask + 1 - (head - tail)), done = 0;
+    for (int i = 0; i < n && space > 0; i++) {
+        size_t len = iov[i].iov_len < space ? iov[i].iov_len : space;
+        put(r, head + done, iov[i].iov_base, len);
+        done += len;
+        space -= len;
+        if (len < iov[i].iov_len) break;
+    }
+    if (done) atomic_store_explicit(&r->ctl->head, head + done, memory_order_release);
+    return done;
+}
+
+size_t shoal__ring_read(shoal__ring *r, void *dst, size_t cap) {
+    uint64_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
+    size_t n = (size_t)(head - tail) < cap ? (size_t)(head - tail) : cap;
+    if (n == 0) return 0;
+    get(r, tail, dst, n);
+    atomic_store_explicit(&r->ctl->tail, tail + n, memory_order_release);
+    return n;
+}
+
+int shoal__ring_arm_sleep(shoal__ring *r) {
+    atomic_store_explicit(&r->ctl->sleeping, 1, memory_order_seq_cst);
+    if (shoal__ring_avail(r) == 0) return 1;
+    atomic_store_explicit(&r->ctl->sleeping, 0, memory_order_relaxed);
+    return 0;
+}
+
+void shoal__ring_disarm_sleep(shoal__ring *r) {
+    atomic_store_explicit(&r->ctl->sleeping, 0, memory_order_relaxed);
+}
+
+int shoal__ring_take_wakeup(shoal__ring *r) {
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with arm_sleep's store-then-load */
+    if (atomic_load_explicit(&r->ctl->sleeping, memory_order_relaxed) == 0) return 0;
+    return atomic_exchange(&r->ctl->sleeping, 0) == 1;
+}
+
+int shoal__ring_arm_space(shoal__ring *r) {
+    atomic_store_explicit(&r->ctl->pwaiting, 1, memory_order_seq_cst);
+    uint64_t used = atomic_load_explicit(&r->ctl->head, memory_order_relaxed) -
+                    atomic_load_explicit(&r->ctl->tail, memory_order_seq_cst);
+    if (used == r->mask + 1) return 1;
+    atomic_store_explicit(&r->ctl->pwaiting, 0, memory_order_relaxed);
+    return 0;
+}
+
+int shoal__ring_take_space_wakeup(shoal__ring *r) {
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with arm_space's store-then-load */
+    if (atomic_load_explicit(&r->ctl->pwaiting, memory_order_relaxed) == 0) return 0;
+    return atomic_exchange(&r->ctl->pwaiting, 0) == 1;
+}
+
+int shoal__shm_create(size_t len, int *fd, void **mem) {
+    int f = memfd_create("shoal-shm", MFD_CLOEXEC);
+    if (f < 0) return SHOAL_ERR_SYSTEM;
+    if (ftruncate(f, (off_t)len) < 0) {
+        close(f);
+        return SHOAL_ERR_SYSTEM;
+    }
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+    if (p == MAP_FAILED) {
+        close(f);
+        return SHOAL_ERR_SYSTEM;
+    }
+    *fd = f;
+    *mem = p;
+    return SHOAL_OK;
+}
+
+int shoal__shm_map(int fd, size_t len, void **mem) {
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0 || (size_t)size != len) return SHOAL_ERR_PROTOCOL; /* not the segment we expect */
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return SHOAL_ERR_SYSTEM;
+    *mem = p;
+    return SHOAL_OK;
+}

@@ -1,0 +1,67 @@
+/* Single-producer single-consumer byte rings in shared memory: the same-host transport.
+ *
+ * A ring carries exactly the byte stream a TCP connection would (frame headers and payloads),
+ * so the engine's framing and matching code is shared by both transports. The producer and
+ * consumer are two processes; `head` and `tail` are free-running byte counters (never wrap in
+ * practice: 2^64 bytes), each written by one side only, with release/acquire ordering.
+ *
+ * Sleeping: a consumer that is about to block sets `sleeping`, re-checks the ring, then sleeps
+ * in epoll. A producer that has written checks `sleeping` after a full fence and, when set,
+ * rings the consumer's doorbell (a frame on the pair's TCP control connection, which the
+ * consumer's epoll watches). The fences on both sides make a lost wake-up impossible. */
+#ifndef SHOAL_SHM_RING_H
+#define SHOAL_SHM_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define SHOAL__RING_ALIGN 64
+
+typedef struct shoal__ring_ctl {
+    _Alignas(SHOAL__RING_ALIGN) _Atomic uint64_t head; /* bytes written, by the producer */
+    _Alignas(SHOAL__RING_ALIGN) _Atomic uint64_t tail; /* bytes read, by the consumer */
+    _Alignas(SHOAL__RING_ALIGN) _Atomic uint32_t sleeping; /* the consumer may block */
+    _Atomic uint32_t pwaiting; /* the producer may block waiting for space */
+    uint64_t size; /* data bytes, a power of two; set by the creator */
+} shoal__ring_ctl;
+
+#define SHOAL__RING_CTL_BYTES 256 /* data starts this far into the ring's region */
+
+typedef struct shoal__ring {
+    shoal__ring_ctl *ctl;
+    uint8_t *data;
+    uint64_t mask;
+} shoal__ring;
+
+/* Bytes a ring of `size` data bytes takes in a segment. */
+static inline size_t shoal__ring_bytes(size_t size) { return SHOAL__RING_CTL_BYTES + size; }
+
+/* Lays out (creator: init = 1) or attaches to a ring at mem. */
+void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init);
+
+/* Copies as much of iov as fits; returns the bytes written (0 when full). */
+size_t shoal__ring_writev(shoal__ring *r, const struct iovec *iov, int n);
+/* Copies up to cap bytes out; returns how many (0 when empty). */
+size_t shoal__ring_read(shoal__ring *r, void *dst, size_t cap);
+/* Bytes waiting to be read. */
+uint64_t shoal__ring_avail(const shoal__ring *r);
+
+/* Consumer side of sleeping: arm returns 1 if the ring is still empty (safe to sleep). */
+int shoal__ring_arm_sleep(shoal__ring *r);
+void shoal__ring_disarm_sleep(shoal__ring *r);
+/* Producer side: 1 if the consumer asked to be woken (and clears the request). */
+int shoal__ring_take_wakeup(shoal__ring *r);
+/* The same pair of calls the other way round, for a producer blocked on a full ring:
+ * arm_space returns 1 if the ring is still full; take_space_wakeup (consumer, after reading)
+ * returns 1 if the producer asked to be woken. */
+int shoal__ring_arm_space(shoal__ring *r);
+int shoal__ring_take_space_wakeup(shoal__ring *r);
+
+/* An anonymous shared segment (memfd) of len bytes, mapped; *fd stays open for passing. */
+int shoal__shm_create(size_t len, int *fd, void **mem);
+/* Maps a segment received from a peer. */
+int shoal__shm_map(int fd, size_t len, void **mem);
+
+#endif
