@@ -9,14 +9,16 @@
 
 static int coll_stop(void *arg) { return shoal__comm_health(arg, -1); }
 
-/* Names the failed members of c into ranks[]; returns how many. */
+/* Names the failed members of c into ranks[]: those that died first, then those that left
+ * in an orderly way (also gone for this collective); returns how many. */
 static int failed_members(const shoal_comm *c, int *ranks, int max) {
     int n = 0;
-    for (int i = 0; i < c->size; i++)
-        if (c->mesh->failed[c->world_ranks[i]]) {
-            if (n < max) ranks[n] = i;
-            n++;
-        }
+    for (int kind = 1; kind <= 2; kind++)
+        for (int i = 0; i < c->size; i++)
+            if (c->mesh->failed[c->world_ranks[i]] == kind) {
+                if (n < max) ranks[n] = i;
+                n++;
+            }
     return n;
 }
 

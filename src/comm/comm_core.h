@@ -154,6 +154,8 @@ typedef struct shoal__mesh {
     shoal__sink sinks[SHOAL__MAX_SINKS];
     int nsinks;
     int nshm;       /* connections running over shared memory */
+    void *group_area; /* every rank on this host: the shared area of small collectives */
+    size_t group_len;
     int all_shm;    /* every peer is on shared memory: sockets matter only for doorbells */
     unsigned spins; /* poll rounds without sleeping, to space out epoll checks while spinning */
     /* health: heartbeats on the control lane, driven by the monitor thread (monitor.c) */
@@ -175,6 +177,7 @@ struct shoal_comm {
     int *world_ranks; /* [size] comm rank -> world rank */
     int *w2c;         /* [mesh->size] world rank -> comm rank or -1 */
     atomic_uint coll_seq;
+    uint64_t shm_seq; /* operations through the shared group area (shm_coll.c) */
     double timeout_s;
     shoal__algo algo;
     shoal__coll_tuning tuning;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "comm/comm_core.h"
@@ -62,6 +63,7 @@ void shoal__mesh_free_arrays(shoal__mesh *m) {
 void shoal__mesh_destroy(shoal__mesh *m) {
     shoal__monitor_stop(m);
     shoal__mesh_engine_close(m);
+    if (m->group_area) munmap(m->group_area, m->group_len);
     shoal__store_close(m->store);
     shoal__store_server_stop(m->server);
     if (m->key) {

@@ -19,10 +19,12 @@
 #include <unistd.h>
 
 #include "comm/comm_core.h"
+#include "comm/shm_coll.h"
 
 #define SHM_LANE 2                /* the hello's lane for this setup connection */
 #define CTRL_RING (256u << 10)    /* control lane: small frames (barriers, rpc, heartbeats) */
 #define SETUP_MAX_S 5.0
+#define SHOAL__SHM_MAX_RANKS 64 /* the group area's waits scan every rank: keep it small */
 
 static void read_first_line(const char *path, char *out, size_t cap) {
     out[0] = 0;
@@ -125,7 +127,7 @@ static int dial(shoal__mesh *m, int peer, double deadline) {
     struct sockaddr_un a;
     socklen_t alen;
     sock_addr(m, peer, &a, &alen);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), st = SHOAL_ERR_SYSTEM, mfd = -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), st = SHOAL_ERR_SYSTEM, mfd = -1, gfd = -1;
     while (fd >= 0 && connect(fd, (struct sockaddr *)&a, alen) < 0) {
         if ((errno != EAGAIN && errno != ECONNREFUSED) || shoal__now() >= deadline) {
             shoal__errf(err, sizeof err, "connect: %s", strerror(errno));
@@ -150,17 +152,31 @@ static int dial(shoal__mesh *m, int peer, double deadline) {
         shoal__errf(err, sizeof err, "no segment arrived");
         goto out;
     }
-    uint8_t sizes[16];
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    uint8_t sizes[24];
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {sizes, sizeof sizes};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    if (n != (ssize_t)sizeof sizes || !cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+    int nfds = cm && cm->cmsg_type == SCM_RIGHTS ? (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
+    if (nfds >= 1) memcpy(&mfd, CMSG_DATA(cm), sizeof mfd);
+    if (nfds == 2) memcpy(&gfd, CMSG_DATA(cm) + sizeof(int), sizeof gfd);
+    uint64_t glen = n == (ssize_t)sizeof sizes ? shoal__get_u64(sizes + 16) : 0;
+    if (n != (ssize_t)sizeof sizes || nfds < 1 || nfds > 2 || (nfds == 2) != (glen != 0) || (glen && peer != 0)) {
         shoal__errf(err, sizeof err, "malformed segment message");
         goto out;
     }
-    memcpy(&mfd, CMSG_DATA(cm), sizeof mfd);
+    if (glen) { /* rank 0 shares the group area: every rank is on this host */
+        void *area = NULL;
+        if (glen != shoal__shm_area_bytes(m->size) || shoal__shm_map(gfd, (size_t)glen, &area) != SHOAL_OK ||
+            !shoal__shm_area_check(area, (size_t)glen, m->size)) {
+            if (area) munmap(area, (size_t)glen);
+            shoal__errf(err, sizeof err, "bad group area");
+            goto out;
+        }
+        m->group_area = area;
+        m->group_len = (size_t)glen;
+    }
     uint64_t ctrl = shoal__get_u64(sizes), data = shoal__get_u64(sizes + 8);
     if (!valid_ring(ctrl) || !valid_ring(data)) {
         shoal__errf(err, sizeof err, "bad ring sizes %llu/%llu", (unsigned long long)ctrl, (unsigned long long)data);
@@ -177,6 +193,7 @@ static int dial(shoal__mesh *m, int peer, double deadline) {
     st = shoal__write_full(fd, &ack, 1, hd);
 out:
     if (mfd >= 0) close(mfd);
+    if (gfd >= 0) close(gfd);
     if (fd >= 0) close(fd);
     if (st != SHOAL_OK)
         return shoal__init_fail(st, &peer, 1, "shared memory with rank %d: %s", peer, err);
@@ -184,7 +201,7 @@ out:
 }
 
 /* Lower rank: one setup connection from a same-host higher rank. */
-static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_t data, double deadline) {
+static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_t data, int gfd, double deadline) {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) return;
     shoal__set_nonblock(fd, 0);
@@ -203,22 +220,25 @@ static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_
         st = SHOAL_ERR_AUTH;
     }
     if (st == SHOAL_OK) st = shoal__handshake_verdict(fd, SHOAL__VERDICT_OK, hd);
-    if (st == SHOAL_OK && (st = shoal__shm_create(len, &mfd, &mem)) != SHOAL_OK)
+    if (st == SHOAL_OK && (st = shoal__shm_create("shoal-shm", len, &mfd, &mem)) != SHOAL_OK)
         shoal__errf(err, sizeof err, "cannot create a %zu-byte segment", len);
     if (st == SHOAL_OK) {
         attach(m, r, mem, len, CTRL_RING, data, 1, 1);
-        uint8_t sizes[16];
+        uint8_t sizes[24];
+        int nfds = gfd >= 0 ? 2 : 1, fds[2] = {mfd, gfd};
         shoal__put_u64(sizes, CTRL_RING);
         shoal__put_u64(sizes + 8, data);
-        char cbuf[CMSG_SPACE(sizeof(int))];
+        shoal__put_u64(sizes + 16, gfd >= 0 ? m->group_len : 0);
+        char cbuf[CMSG_SPACE(2 * sizeof(int))];
         memset(cbuf, 0, sizeof cbuf);
         struct iovec iov = {sizes, sizeof sizes};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                             .msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int))};
         struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &mfd, sizeof mfd);
+        cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
         uint8_t ack = 0;
         if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof sizes ||
             shoal__read_full(fd, &ack, 1, hd) != SHOAL_OK || ack != 1) {
@@ -258,6 +278,19 @@ int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadli
         if (st == SHOAL_OK && rc->transport == 2 && !same[p])
             st = shoal__init_fail(SHOAL_ERR_INVALID, &p, 1, "SHOAL_TRANSPORT=shm, but rank %d is on another host", p);
     }
+    int gfd = -1, all_here = lfd >= 0;
+    for (int p = 0; p < m->size; p++) all_here &= p == m->rank || same[p];
+    if (st == SHOAL_OK && m->rank == 0 && all_here && m->size <= SHOAL__SHM_MAX_RANKS) {
+        void *area = NULL;
+        size_t len = shoal__shm_area_bytes(m->size);
+        if (shoal__shm_create("shoal-group", len, &gfd, &area) == SHOAL_OK) {
+            shoal__shm_area_init(area, m->size);
+            m->group_area = area;
+            m->group_len = len;
+        } else {
+            gfd = -1; /* the rings alone still work */
+        }
+    }
     for (int p = 0; p < m->rank && st == SHOAL_OK; p++)
         if (same[p]) st = dial(m, p, deadline);
     int expected = 0;
@@ -272,9 +305,10 @@ int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadli
         }
         struct pollfd p = {.fd = lfd, .events = POLLIN};
         if (poll(&p, 1, shoal__ms_until(deadline, 1000)) > 0)
-            serve_one(m, lfd, same, done, (size_t)rc->shm_ring, deadline);
+            serve_one(m, lfd, same, done, (size_t)rc->shm_ring, gfd, deadline);
     }
     m->all_shm = m->nshm == 2 * (m->size - 1);
+    if (gfd >= 0) close(gfd);
 out:
     if (lfd >= 0) close(lfd);
     free(same);

@@ -37,6 +37,9 @@ const char *shoal__setting_str(const char *name); /* "" when unset and no defaul
 /* Parses "123", "64K", "1M", "2G" (binary multiples). */
 int shoal__parse_bytes(const char *text, uint64_t *out);
 
+/* n bytes from the kernel's CSPRNG (getrandom); SHOAL_ERR_SYSTEM if it fails. */
+int shoal__random_bytes(void *buf, size_t n);
+
 /* snprintf that always terminates and never fails loudly (err buffers). */
 void shoal__errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

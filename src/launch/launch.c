@@ -267,6 +267,29 @@ static int job_identity(shoal_launch *job, const shoal_launch_config *c, char *k
     return SHOAL_OK;
 }
 
+/* Fills set[0..NVARS) with the "NAME=value" entries of local rank i, written into buf. */
+enum { NVARS = 7, VAR_CAP = 96 /* bytes per entry, besides the key, master and group id */ };
+static void rank_vars(const shoal_launch_config *c, const shoal_launch *job, const char *key,
+                      int i, char *buf, size_t cap, const char **set) {
+    static const char *const names[NVARS] = {"SHOAL_RANK",        "SHOAL_WORLD_SIZE",
+                                             "SHOAL_MASTER",      "SHOAL_CLUSTER_KEY",
+                                             "SHOAL_GROUP_ID",    "SHOAL_LOCAL_RANK",
+                                             "SHOAL_LOCAL_SIZE"};
+    int world = c->world_size > 0 ? c->world_size : c->first_rank + c->nranks;
+    char num[4][24];
+    snprintf(num[0], sizeof num[0], "%d", c->first_rank + i);
+    snprintf(num[1], sizeof num[1], "%d", world);
+    snprintf(num[2], sizeof num[2], "%d", i);
+    snprintf(num[3], sizeof num[3], "%d", c->nranks);
+    const char *vals[NVARS] = {num[0], num[1], job->master, key, job->group_id, num[2], num[3]};
+    for (int v = 0; v < NVARS; v++) {
+        int w = snprintf(buf, cap, "%s=%s", names[v], vals[v]); /* cap is large enough */
+        set[v] = buf;
+        buf += w + 1;
+        cap -= (size_t)w + 1;
+    }
+}
+
 int shoal_launch_start(const shoal_launch_config *cfg, shoal_launch **out) {
     shoal_launch_config c;
     int rc;
@@ -302,34 +325,16 @@ int shoal_launch_start(const shoal_launch_config *cfg, shoal_launch **out) {
         job->forwarding = 1;
     }
 
-    /* The seven per-child variables, rewritten in place for each rank. */
-    enum { NVARS = 7, VARCAP = 96 };
-    size_t varcap = VARCAP * NVARS + strlen(key) + strlen(job->master) + strlen(job->group_id);
+    /* The launcher's variables of one rank, rewritten in place for each rank. */
+    size_t varcap = VAR_CAP * NVARS + strlen(key) + strlen(job->master) + strlen(job->group_id);
     vars = malloc(varcap);
     if (!vars) goto fail;
-    int world = c.world_size > 0 ? c.world_size : c.first_rank + c.nranks;
     /* The ranks are not in the terminal's foreground process group, where reading the
      * terminal would stop them (SIGTTIN) and hang the job; a pipe or file is fine. */
     int null_stdin = isatty(0);
     for (int i = 0; i < c.nranks; i++) {
         const char *set[NVARS];
-        char *p = vars;
-        size_t left = varcap;
-        const char *names[NVARS] = {"SHOAL_RANK",       "SHOAL_WORLD_SIZE", "SHOAL_MASTER",
-                                    "SHOAL_CLUSTER_KEY", "SHOAL_GROUP_ID",  "SHOAL_LOCAL_RANK",
-                                    "SHOAL_LOCAL_SIZE"};
-        char num[4][24];
-        snprintf(num[0], sizeof num[0], "%d", c.first_rank + i);
-        snprintf(num[1], sizeof num[1], "%d", world);
-        snprintf(num[2], sizeof num[2], "%d", i);
-        snprintf(num[3], sizeof num[3], "%d", c.nranks);
-        const char *vals[NVARS] = {num[0], num[1], job->master, key, job->group_id, num[2], num[3]};
-        for (int v = 0; v < NVARS; v++) {
-            int w = snprintf(p, left, "%s=%s", names[v], vals[v]);
-            set[v] = p;
-            p += w + 1;
-            left -= (size_t)w + 1;
-        }
+        rank_vars(&c, job, key, i, vars, varcap, set);
         char **env = shoal__launch_env(c.env, set, NVARS);
         if (!env) {
             rc = SHOAL_ERR_NOMEM;

@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 
 #include "launch/launch_int.h"
 
@@ -46,8 +45,8 @@ int shoal__launch_random_hex(char *out, size_t nbytes, char *err, size_t errcap)
     static const char digits[] = "0123456789abcdef";
     unsigned char buf[64];
     if (nbytes > sizeof buf) return SHOAL_ERR_INVALID;
-    if (RAND_bytes(buf, (int)nbytes) != 1) {
-        shoal__errf(err, errcap, "OpenSSL RAND_bytes failed (no entropy source?)");
+    if (shoal__random_bytes(buf, nbytes) != SHOAL_OK) {
+        shoal__errf(err, errcap, "getrandom failed (no entropy source?)");
         return SHOAL_ERR_SYSTEM;
     }
     for (size_t i = 0; i < nbytes; i++) {

@@ -12,7 +12,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "net/net.h"
 
@@ -81,8 +80,8 @@ static int make_proof(const shoal__auth *auth, const char *label,
 static int prepare_self(const shoal__auth *auth, shoal__hello *self, char *err, size_t errcap) {
     if (self->version == 0) self->version = SHOAL__PROTOCOL_VERSION;
     memcpy(self->group, auth->group, SHOAL__GROUP_ID_SIZE);
-    if (RAND_bytes(self->nonce, (int)sizeof self->nonce) != 1) {
-        shoal__errf(err, errcap, "handshake: no random bytes for the nonce (RAND_bytes failed)");
+    if (shoal__random_bytes(self->nonce, sizeof self->nonce) != SHOAL_OK) {
+        shoal__errf(err, errcap, "handshake: no random bytes for the nonce (getrandom failed)");
         return SHOAL_ERR_SYSTEM;
     }
     return SHOAL_OK;

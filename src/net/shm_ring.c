@@ -98,8 +98,8 @@ int shoal__ring_take_space_wakeup(shoal__ring *r) {
     return atomic_exchange(&r->ctl->pwaiting, 0) == 1;
 }
 
-int shoal__shm_create(size_t len, int *fd, void **mem) {
-    int f = memfd_create("shoal-shm", MFD_CLOEXEC);
+int shoal__shm_create(const char *name, size_t len, int *fd, void **mem) {
+    int f = memfd_create(name, MFD_CLOEXEC);
     if (f < 0) return SHOAL_ERR_SYSTEM;
     if (ftruncate(f, (off_t)len) < 0) {
         close(f);

@@ -59,8 +59,9 @@ int shoal__ring_take_wakeup(shoal__ring *r);
 int shoal__ring_arm_space(shoal__ring *r);
 int shoal__ring_take_space_wakeup(shoal__ring *r);
 
-/* An anonymous shared segment (memfd) of len bytes, mapped; *fd stays open for passing. */
-int shoal__shm_create(size_t len, int *fd, void **mem);
+/* An anonymous shared segment (memfd; name shows in /proc/PID/maps as memfd:NAME) of len
+ * bytes, mapped; *fd stays open for passing. */
+int shoal__shm_create(const char *name, size_t len, int *fd, void **mem);
 /* Maps a segment received from a peer. */
 int shoal__shm_map(int fd, size_t len, void **mem);
 

@@ -1,6 +1,5 @@
 /* The leader side of a worker pool: start or accept N workers, ping them, reap them, shut
  * them down (see include/shoal/pool.h). */
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +38,7 @@ const char *shoal_pool_start_error(void) { return start_err; }
 static void random_hex(char *out, size_t bytes) {
     uint8_t raw[64];
     if (bytes > sizeof raw) bytes = sizeof raw;
-    if (RAND_bytes(raw, (int)bytes) != 1) /* never expected; still not a constant key */
+    if (shoal__random_bytes(raw, bytes) != SHOAL_OK) /* never expected; still not a constant key */
         for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(rand() ^ (int)(shoal__now() * 1e9));
     for (size_t i = 0; i < bytes; i++) sprintf(out + 2 * i, "%02x", raw[i]);
 }

@@ -1,14 +1,11 @@
 /* `shoal bench coll`: parses the options, then launches N ranks of this same executable in
- * worker mode (through shoal/launch.h, as `shoal launch` would) and returns their status. */
+ * worker mode (cli_launch_self, relaunch.c) and returns their status. */
 #include <getopt.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bench_coll.h"
 #include "cli.h"
-#include "shoal/launch.h"
 
 void cmd_bench_coll_help(FILE *out) {
     fprintf(out,
@@ -126,47 +123,7 @@ int cmd_bench_coll(int argc, char **argv) {
     if (done) return 0;
     if (worker) return bench_coll_worker(&o);
 
-    /* Re-execute this very binary (not whatever "shoal" PATH finds) in worker mode with the
-     * same options; a sanitizer build thus benchmarks itself. */
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) {
-        snprintf(self, sizeof self, "/proc/self/exe");
-    } else {
-        self[len] = 0;
-    }
-    char **wargv = calloc((size_t)argc + 4, sizeof *wargv);
-    if (!wargv) {
-        fprintf(stderr, "shoal bench coll: out of memory\n");
-        return CLI_EXIT_FAIL;
-    }
-    int k = 0;
-    wargv[k++] = self;
-    wargv[k++] = "bench";
-    wargv[k++] = "coll";
-    wargv[k++] = "--worker";
-    for (int i = 1; i < argc; i++) wargv[k++] = argv[i];
-    wargv[k] = NULL;
-
-    shoal_launch_config cfg = SHOAL_LAUNCH_CONFIG_INIT;
-    cfg.nranks = o.nranks;
-    cfg.argv = wargv;
-    cfg.timeout_s = o.timeout_s;
-    cfg.forward_signals = 1;
-    cfg.die_with_parent = 1;
-    shoal_launch *job = NULL;
-    int rc = CLI_EXIT_FAIL, status = CLI_EXIT_FAIL;
-    if (shoal_launch_start(&cfg, &job) != SHOAL_OK) {
-        fprintf(stderr, "shoal bench coll: %s\n", shoal_launch_start_error());
-        rc = SHOAL_LAUNCH_EXEC_FAILED;
-    } else if (shoal_launch_wait(job, -1, &status) != SHOAL_OK) {
-        fprintf(stderr, "shoal bench coll: waiting for the ranks failed: %s\n",
-                shoal_launch_last_error(job));
-    } else {
-        if (status != 0) fprintf(stderr, "shoal bench coll: %s\n", shoal_launch_last_error(job));
-        rc = status;
-    }
-    shoal_launch_free(job);
-    free(wargv);
-    return rc;
+    /* The ranks run this same binary with the same options plus --worker. */
+    static const char *const prefix[] = {"bench", "coll", "--worker", NULL};
+    return cli_launch_self("bench coll", prefix, argc - 1, argv + 1, o.nranks, o.timeout_s);
 }
