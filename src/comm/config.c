@@ -181,6 +181,7 @@ static int resolve_tuning(const shoal_comm_config *cfg, shoal__resolved_config *
     if (cfg && cfg->timeout_s >= 0) rc->timeout_s = cfg->timeout_s;
     if (cfg && cfg->init_timeout_s >= 0) rc->init_timeout_s = cfg->init_timeout_s;
     if (cfg && cfg->max_message) rc->max_message = cfg->max_message;
+    rc->tuning.max_message = rc->max_message; /* collectives split messages to fit it */
     if (cfg && cfg->heartbeat_interval_s >= 0) rc->hb_interval = cfg->heartbeat_interval_s;
     if (cfg && cfg->heartbeat_timeout_s >= 0) rc->hb_timeout = cfg->heartbeat_timeout_s;
     if (rc->hb_interval < 0) rc->hb_interval = 0;

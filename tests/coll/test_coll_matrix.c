@@ -53,16 +53,18 @@ typedef struct tcase {
     int in_place; /* 0 no, 1 or 2: which in-place form */
     int nb;       /* non-blocking form + shoal_wait */
     int root;
-    int cs;       /* case number: varies the data */
+    int cs; /* case number: varies the data */
 } tcase;
 
 static void describe(const tcase *k, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s dtype=%s op=%s count=%zu in_place=%d algo=%s nonblocking=%d root=%d case=%d",
+    snprintf(buf, cap,
+             "%s dtype=%s op=%s count=%zu in_place=%d algo=%s nonblocking=%d root=%d case=%d",
              k->coll, shoal_dtype_name(k->t), shoal_op_name(k->op), k->count, k->in_place, algo,
              k->nb, k->root, k->cs);
 }
 
-static void die(const tcase *k, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(const tcase *k, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 static void die(const tcase *k, const char *fmt, ...) {
     char d[256] = "";
     if (k) describe(k, d, sizeof d);
@@ -201,8 +203,8 @@ static void check_reduced(const tcase *k, const void *buf, size_t first, size_t 
 /* buf[i] for i < len must equal value(i) (a data-movement or input check). */
 typedef int64_t (*val_fn)(const tcase *k, size_t i, const void *ctx);
 
-static void check_values(const tcase *k, const char *what, const void *buf, size_t len,
-                         val_fn f, const void *ctx) {
+static void check_values(const tcase *k, const char *what, const void *buf, size_t len, val_fn f,
+                         const void *ctx) {
     size_t es = shoal_dtype_size(k->t);
     const unsigned char *b = buf;
     unsigned char want[8];
@@ -240,18 +242,18 @@ static void check_same_everywhere(const tcase *k, const void *buf, size_t len) {
 }
 
 /* Runs the blocking call, or the non-blocking one and waits, per k->nb. */
-#define RUN(k, blocking, nonblocking)                                                        \
-    do {                                                                                     \
-        int st_;                                                                             \
-        if ((k)->nb) {                                                                       \
-            shoal_request *rq_ = NULL;                                                       \
-            st_ = (nonblocking);                                                             \
-            if (st_ == SHOAL_OK) st_ = shoal_wait(rq_, NULL);                                \
-        } else {                                                                             \
-            st_ = (blocking);                                                                \
-        }                                                                                    \
-        check_status((k), st_, (k)->coll);                                                   \
-        cases_run++;                                                                         \
+#define RUN(k, blocking, nonblocking)                                                              \
+    do {                                                                                           \
+        int st_;                                                                                   \
+        if ((k)->nb) {                                                                             \
+            shoal_request *rq_ = NULL;                                                             \
+            st_ = (nonblocking);                                                                   \
+            if (st_ == SHOAL_OK) st_ = shoal_wait(rq_, NULL);                                      \
+        } else {                                                                                   \
+            st_ = (blocking);                                                                      \
+        }                                                                                          \
+        check_status((k), st_, (k)->coll);                                                         \
+        cases_run++;                                                                               \
     } while (0)
 
 /* Buffers of count 0 are sometimes NULL, which the API allows. */
@@ -311,8 +313,10 @@ static void case_reduce_scatter(const tcase *k) {
     unsigned char *send = buf_or_null(k, total * es), *recv;
     fill_input(k, send, rank, 0, total);
     /* in place 1: result at the start of the buffer; 2: at this rank's own block */
-    if (k->in_place == 1) recv = send;
-    else if (k->in_place == 2) recv = send ? send + (size_t)rank * rc * es : NULL;
+    if (k->in_place == 1)
+        recv = send;
+    else if (k->in_place == 2)
+        recv = send ? send + (size_t)rank * rc * es : NULL;
     else {
         recv = buf_or_null(k, rc * es);
         if (recv) memset(recv, SENTINEL, rc * es);
@@ -321,12 +325,14 @@ static void case_reduce_scatter(const tcase *k) {
         shoal_ireduce_scatter(comm, send, recv, rc, k->t, k->op, &rq_));
     check_reduced(k, recv, (size_t)rank * rc, rc);
     /* The rest of the input buffer is never written. */
-    size_t skip_from = k->in_place ? (size_t)(recv - send) / (es ? es : 1) : total, skip_to = skip_from + rc;
+    size_t skip_from = k->in_place ? (size_t)(recv - send) / (es ? es : 1) : total,
+           skip_to = skip_from + rc;
     for (size_t i = 0; send && i < total; i++) {
         if (i >= skip_from && i < skip_to) continue;
         unsigned char want[8];
         enc(want, 0, k->t, rval(rank, i, k->cs, k->op, k->t));
-        if (memcmp(send + i * es, want, es) != 0) mismatch(k, "sendbuf outside the result", i, send + i * es, want);
+        if (memcmp(send + i * es, want, es) != 0)
+            mismatch(k, "sendbuf outside the result", i, send + i * es, want);
     }
     free(send);
     if (!k->in_place) free(recv);
@@ -351,8 +357,10 @@ static void fill_mval(const tcase *k, void *buf, int r, size_t base, size_t len)
 static void case_broadcast(const tcase *k) {
     size_t n = k->count, bytes = n * shoal_dtype_size(k->t);
     void *buf = buf_or_null(k, bytes);
-    if (rank == k->root) fill_mval(k, buf, k->root, 0, n);
-    else if (buf) memset(buf, SENTINEL, bytes);
+    if (rank == k->root)
+        fill_mval(k, buf, k->root, 0, n);
+    else if (buf)
+        memset(buf, SENTINEL, bytes);
     RUN(k, shoal_broadcast(comm, buf, n, k->t, k->root),
         shoal_ibroadcast(comm, buf, n, k->t, k->root, &rq_));
     from_rank f = {k->root, 0};
@@ -454,7 +462,8 @@ static void case_gather(const tcase *k) {
             check_values(k, "result block", recv + (size_t)r * bs, c, value_of, &f);
         }
     } else if (recv) {
-        check_bytes(k, "recvbuf of a non-root (must be untouched)", recv, SENTINEL, (size_t)nranks * bs);
+        check_bytes(k, "recvbuf of a non-root (must be untouched)", recv, SENTINEL,
+                    (size_t)nranks * bs);
     }
     if (!(at_root && k->in_place)) free(send);
     free(recv);
@@ -483,7 +492,8 @@ static void case_scatter(const tcase *k) {
     if (at_root && k->in_place) { /* root's block stays where it is; nothing else moves */
         for (int r = 0; send && r < nranks; r++) {
             from_rank g = {r, 0};
-            check_values(k, "root's sendbuf (must be unchanged)", send + (size_t)r * bs, c, value_of, &g);
+            check_values(k, "root's sendbuf (must be unchanged)", send + (size_t)r * bs, c,
+                         value_of, &g);
         }
     } else {
         check_values(k, "result", recv, c, value_of, &f);
@@ -497,9 +507,9 @@ static void case_scatter(const tcase *k) {
 typedef struct coll_desc {
     const char *name;
     void (*run)(const tcase *k);
-    int reduces;       /* iterate over ops */
-    int in_place_forms;/* 0: none, 1: one form, 2: two forms (alternated by case) */
-    int per_rank;      /* count is per rank: the large case is divided by N */
+    int reduces;        /* iterate over ops */
+    int in_place_forms; /* 0: none, 1: one form, 2: two forms (alternated by case) */
+    int per_rank;       /* count is per rank: the large case is divided by N */
 } coll_desc;
 
 static const coll_desc colls[] = {
@@ -535,8 +545,9 @@ static void run_matrix(size_t big) {
         long before = cases_run;
         for (size_t di = 0; di < sizeof colls / sizeof colls[0]; di++) {
             const coll_desc *d = &colls[di];
-            size_t count = d->per_rank && counts[ci] == big ? (big + (size_t)nranks - 1) / (size_t)nranks
-                                                            : counts[ci];
+            size_t count = d->per_rank && counts[ci] == big
+                               ? (big + (size_t)nranks - 1) / (size_t)nranks
+                               : counts[ci];
             double tc = now_s();
             for (size_t ti = 0; ti < NDTYPES; ti++) {
                 int nops = d->reduces ? SHOAL_OP_COUNT : 1;
@@ -564,13 +575,22 @@ static void run_inexact(size_t count) {
         for (int avg = 0; avg < 2; avg++) {
             shoal_dtype t = ts[ti];
             size_t es = shoal_dtype_size(t);
-            tcase k = {"allreduce (inexact floats)", t, avg ? SHOAL_AVG : SHOAL_SUM, count, 0, 0, 0, case_no++};
+            tcase k = {"allreduce (inexact floats)",
+                       t,
+                       avg ? SHOAL_AVG : SHOAL_SUM,
+                       count,
+                       0,
+                       0,
+                       0,
+                       case_no++};
             unsigned char *send = xmalloc(count * es), *recv = xmalloc(count * es), tmp[8];
-            double *exact = calloc(count ? count : 1, sizeof *exact), *mag = calloc(count ? count : 1, sizeof *mag);
+            double *exact = calloc(count ? count : 1, sizeof *exact),
+                   *mag = calloc(count ? count : 1, sizeof *mag);
             if (!exact || !mag) die(&k, "out of memory");
             for (int r = 0; r < nranks; r++) {
                 for (size_t i = 0; i < count; i++) {
-                    uint64_t h = (uint64_t)mval(r, i, k.cs, SHOAL_U8) * 1000003u + (uint64_t)mval(r + 7, i, k.cs, SHOAL_U8);
+                    uint64_t h = (uint64_t)mval(r, i, k.cs, SHOAL_U8) * 1000003u +
+                                 (uint64_t)mval(r + 7, i, k.cs, SHOAL_U8);
                     double x = ((double)(h % 20011) - 10005.0) / 997.0; /* not exact in any type */
                     unsigned char *dst = r == rank ? send + i * es : tmp;
                     switch (t) {
@@ -586,10 +606,14 @@ static void run_inexact(size_t count) {
             }
             RUN(&k, shoal_allreduce(comm, send, recv, count, t, k.op), SHOAL_OK);
             check_same_everywhere(&k, recv, count * es);
-            double eps = t == SHOAL_F32 ? 0x1p-24 : t == SHOAL_F64 ? 0x1p-53 : t == SHOAL_F16 ? 0x1p-11 : 0x1p-8;
+            double eps = t == SHOAL_F32   ? 0x1p-24
+                         : t == SHOAL_F64 ? 0x1p-53
+                         : t == SHOAL_F16 ? 0x1p-11
+                                          : 0x1p-8;
             for (size_t i = 0; i < count; i++) {
                 double want = avg ? exact[i] / nranks : exact[i], got = dec(recv, i, t);
-                double tol = 2 * nranks * eps * (avg ? mag[i] / nranks : mag[i]) + (avg ? 2 * eps * fabs(want) : 0);
+                double tol = 2 * nranks * eps * (avg ? mag[i] / nranks : mag[i]) +
+                             (avg ? 2 * eps * fabs(want) : 0);
                 if (!(fabs(got - want) <= tol))
                     die(&k, "index %zu: got %.9g, exact %.9g (tolerance %.3g)", i, got, want, tol);
             }
@@ -604,7 +628,14 @@ static void run_inexact(size_t count) {
 /* iallreduce and iallgather in flight while point-to-point messages go around the ring on user
  * tags: neither may block or corrupt the other. */
 static void run_overlap(void) {
-    tcase k = {"overlap (iallreduce + iallgather + p2p)", SHOAL_F32, SHOAL_SUM, 100000, 0, 1, 0, case_no++};
+    tcase k = {"overlap (iallreduce + iallgather + p2p)",
+               SHOAL_F32,
+               SHOAL_SUM,
+               100000,
+               0,
+               1,
+               0,
+               case_no++};
     size_t n = k.count, g = 1000;
     float *a = xmalloc(n * 4);
     int32_t *gs = xmalloc(g * 4), *gr = xmalloc(g * 4 * (size_t)nranks);
@@ -626,7 +657,8 @@ static void run_overlap(void) {
             if (in[i] != prev * 100000 + m * 100 + i)
                 die(&k, "p2p message %d word %d: got %d", m, i, (int)in[i]);
         if (info.source != prev || info.tag != 500 + m || info.bytes != sizeof in)
-            die(&k, "p2p message %d: info source %d tag %d bytes %zu", m, info.source, info.tag, info.bytes);
+            die(&k, "p2p message %d: info source %d tag %d bytes %zu", m, info.source, info.tag,
+                info.bytes);
     }
     check_status(&k, shoal_wait(ra, NULL), "wait(iallreduce)");
     check_status(&k, shoal_wait(rg, NULL), "wait(iallgather)");
@@ -652,7 +684,8 @@ static void run_overlap(void) {
 /* Bad arguments: SHOAL_ERR_INVALID with a message, no tag taken, the group still works. */
 static void expect_invalid(int st, const char *call) {
     tcase k = {call, SHOAL_F32, SHOAL_SUM, 0, 0, 0, 0, case_no};
-    if (st != SHOAL_ERR_INVALID) die(&k, "returned %s, expected invalid argument", shoal_status_str(st));
+    if (st != SHOAL_ERR_INVALID)
+        die(&k, "returned %s, expected invalid argument", shoal_status_str(st));
     const char *e = shoal_comm_last_error(comm);
     if (!e || !*e) die(&k, "no error text");
     if (rank == 0 && getenv("SHOAL_TEST_VERBOSE")) printf("  %s -> %s\n", call, e);
@@ -662,26 +695,38 @@ static void run_errors(void) {
     float a[4] = {1, 2, 3, 4}, b[4 * 64];
     size_t cnt[64] = {0}, dsp[64] = {0};
     shoal_request *req = NULL;
-    expect_invalid(shoal_allreduce(comm, a, b, 4, (shoal_dtype)99, SHOAL_SUM), "allreduce bad dtype");
-    expect_invalid(shoal_allreduce(comm, a, b, 4, (shoal_dtype)-1, SHOAL_SUM), "allreduce negative dtype");
+    expect_invalid(shoal_allreduce(comm, a, b, 4, (shoal_dtype)99, SHOAL_SUM),
+                   "allreduce bad dtype");
+    expect_invalid(shoal_allreduce(comm, a, b, 4, (shoal_dtype)-1, SHOAL_SUM),
+                   "allreduce negative dtype");
     expect_invalid(shoal_allreduce(comm, a, b, 4, SHOAL_F32, (shoal_op)7), "allreduce bad op");
-    expect_invalid(shoal_iallreduce(comm, a, b, 4, SHOAL_F32, (shoal_op)-2, &req), "iallreduce bad op");
+    expect_invalid(shoal_iallreduce(comm, a, b, 4, SHOAL_F32, (shoal_op)-2, &req),
+                   "iallreduce bad op");
     if (req) die(NULL, "a failed iallreduce left a request");
-    expect_invalid(shoal_iallreduce(comm, a, b, 4, SHOAL_F32, SHOAL_SUM, NULL), "iallreduce NULL req");
-    expect_invalid(shoal_allreduce(comm, NULL, b, 4, SHOAL_F32, SHOAL_SUM), "allreduce NULL sendbuf");
-    expect_invalid(shoal_allreduce(comm, a, b, SIZE_MAX / 2, SHOAL_F32, SHOAL_SUM), "allreduce count overflow");
+    expect_invalid(shoal_iallreduce(comm, a, b, 4, SHOAL_F32, SHOAL_SUM, NULL),
+                   "iallreduce NULL req");
+    expect_invalid(shoal_allreduce(comm, NULL, b, 4, SHOAL_F32, SHOAL_SUM),
+                   "allreduce NULL sendbuf");
+    expect_invalid(shoal_allreduce(comm, a, b, SIZE_MAX / 2, SHOAL_F32, SHOAL_SUM),
+                   "allreduce count overflow");
     expect_invalid(shoal_broadcast(comm, a, 4, SHOAL_F32, nranks), "broadcast root = size");
     expect_invalid(shoal_broadcast(comm, a, 4, SHOAL_F32, -1), "broadcast root -1");
-    expect_invalid(shoal_reduce(comm, a, b, 4, SHOAL_F32, SHOAL_SUM, nranks + 3), "reduce bad root");
+    expect_invalid(shoal_reduce(comm, a, b, 4, SHOAL_F32, SHOAL_SUM, nranks + 3),
+                   "reduce bad root");
     expect_invalid(shoal_reduce(comm, a, b, 4, SHOAL_I8, (shoal_op)5, 0), "reduce bad op");
     expect_invalid(shoal_gather(comm, a, b, 4, SHOAL_F32, -5), "gather bad root");
     expect_invalid(shoal_scatter(comm, a, b, 4, (shoal_dtype)8, 0), "scatter bad dtype");
-    expect_invalid(shoal_allgather(comm, a, b, SIZE_MAX / 3, SHOAL_F16), "allgather count too large");
-    expect_invalid(shoal_allgather(comm, a, b, SIZE_MAX / 2, SHOAL_F32), "allgather count overflow");
-    expect_invalid(shoal_reduce_scatter(comm, a, b, 1, SHOAL_F32, (shoal_op)100), "reduce_scatter bad op");
+    expect_invalid(shoal_allgather(comm, a, b, SIZE_MAX / 3, SHOAL_F16),
+                   "allgather count too large");
+    expect_invalid(shoal_allgather(comm, a, b, SIZE_MAX / 2, SHOAL_F32),
+                   "allgather count overflow");
+    expect_invalid(shoal_reduce_scatter(comm, a, b, 1, SHOAL_F32, (shoal_op)100),
+                   "reduce_scatter bad op");
     expect_invalid(shoal_alltoall(comm, a, NULL, 1, SHOAL_F32), "alltoall NULL recvbuf");
-    expect_invalid(shoal_alltoallv(comm, b, cnt, dsp, b, cnt, dsp, SHOAL_F32), "alltoallv in place");
-    expect_invalid(shoal_alltoallv(comm, a, NULL, dsp, b, cnt, dsp, SHOAL_F32), "alltoallv NULL counts");
+    expect_invalid(shoal_alltoallv(comm, b, cnt, dsp, b, cnt, dsp, SHOAL_F32),
+                   "alltoallv in place");
+    expect_invalid(shoal_alltoallv(comm, a, NULL, dsp, b, cnt, dsp, SHOAL_F32),
+                   "alltoallv NULL counts");
     expect_invalid(shoal_ibarrier(comm, NULL), "ibarrier NULL req");
     if (shoal_allreduce(NULL, a, b, 4, SHOAL_F32, SHOAL_SUM) != SHOAL_ERR_INVALID ||
         shoal_barrier(NULL) != SHOAL_ERR_INVALID)
@@ -714,7 +759,8 @@ static void run_big(void) {
 int main(int argc, char **argv) {
     int big = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--big") == 0) big = 1;
+        if (strcmp(argv[i], "--big") == 0)
+            big = 1;
         else {
             fprintf(stderr, "usage: test_coll_matrix [--big] (run under shoal launch)\n");
             return 2;

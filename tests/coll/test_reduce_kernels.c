@@ -20,15 +20,15 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            if (failures++ < 30) {                                               \
-                fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-                fprintf(stderr, __VA_ARGS__);                                    \
-                fprintf(stderr, "\n");                                           \
-            }                                                                    \
-        }                                                                        \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (failures++ < 30) {                                                                 \
+                fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);           \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fprintf(stderr, "\n");                                                             \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static uint32_t f32_bits(float f) {
@@ -72,8 +72,10 @@ static uint16_t nearest(const double *vals, int top, double x) {
     int lo = 0, hi = top; /* vals[lo] <= x < vals[hi] */
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (vals[mid] <= x) lo = mid;
-        else hi = mid;
+        if (vals[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
     }
     if (vals[lo] == x) return (uint16_t)lo;
     double twice = 2 * x, sum = vals[lo] + vals[hi];
@@ -116,20 +118,26 @@ static void test_conversions(void) {
         float f = shoal__f16_to_f32(h);
         if (f16_is_nan(h)) {
             /* NaN stays NaN with its sign and payload, and comes back as a NaN */
-            uint32_t want = ((uint32_t)(h & 0x8000) << 16) | 0x7f800000u | ((uint32_t)(h & 0x3ff) << 13);
-            CHECK(f32_bits(f) == want, "f16 NaN %04x -> f32 %08x, expected %08x", h, f32_bits(f), want);
-            CHECK(f16_is_nan(shoal__f32_to_f16(f)), "f16 NaN %04x does not survive a round trip", h);
+            uint32_t want =
+                ((uint32_t)(h & 0x8000) << 16) | 0x7f800000u | ((uint32_t)(h & 0x3ff) << 13);
+            CHECK(f32_bits(f) == want, "f16 NaN %04x -> f32 %08x, expected %08x", h, f32_bits(f),
+                  want);
+            CHECK(f16_is_nan(shoal__f32_to_f16(f)), "f16 NaN %04x does not survive a round trip",
+                  h);
         } else {
-            double want = (h & 0x7c00) == 0x7c00 ? ((h & 0x8000) ? -INFINITY : INFINITY)
-                                                 : ref_f16_value(h);
-            CHECK((double)f == want && !signbit(f) == !signbit(want), "f16 %04x -> f32 %.9g, expected %.9g", h, f, want);
-            CHECK(shoal__f32_to_f16(f) == h, "f16 %04x round trip gives %04x", h, shoal__f32_to_f16(f));
+            double want =
+                (h & 0x7c00) == 0x7c00 ? ((h & 0x8000) ? -INFINITY : INFINITY) : ref_f16_value(h);
+            CHECK((double)f == want && !signbit(f) == !signbit(want),
+                  "f16 %04x -> f32 %.9g, expected %.9g", h, f, want);
+            CHECK(shoal__f32_to_f16(f) == h, "f16 %04x round trip gives %04x", h,
+                  shoal__f32_to_f16(f));
         }
         float g = shoal__bf16_to_f32(h);
         if (bf16_is_nan(h))
             CHECK(isnan(g) && bf16_is_nan(shoal__f32_to_bf16(g)), "bf16 NaN %04x", h);
         else
-            CHECK(shoal__f32_to_bf16(g) == h, "bf16 %04x round trip gives %04x", h, shoal__f32_to_bf16(g));
+            CHECK(shoal__f32_to_bf16(g) == h, "bf16 %04x round trip gives %04x", h,
+                  shoal__f32_to_bf16(g));
     }
     /* Every representable value, every midpoint between neighbours (exact in f32: halves and
      * bf16 have fewer bits) and the floats just either side of it: that is where rounding
@@ -150,11 +158,27 @@ static void test_conversions(void) {
             check_to_half(-around[k]);
         }
     }
-    const float special[] = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.99f, 65520.0f, 65536.0f,
-                             1e-8f, 5.9604645e-8f /* 2^-24 */, 2.9802322e-8f /* 2^-25: tie */,
-                             nextafterf(2.9802322e-8f, 1), 8.940697e-8f /* 1.5 * 2^-24 */,
-                             6.097555e-5f /* just under 2^-14 */, FLT_MAX, -FLT_MAX,
-                             FLT_MIN, 1e-45f, INFINITY, -INFINITY, NAN, 3.3895314e38f};
+    const float special[] = {0.0f,
+                             -0.0f,
+                             1.0f,
+                             65504.0f,
+                             65519.99f,
+                             65520.0f,
+                             65536.0f,
+                             1e-8f,
+                             5.9604645e-8f /* 2^-24 */,
+                             2.9802322e-8f /* 2^-25: tie */,
+                             nextafterf(2.9802322e-8f, 1),
+                             8.940697e-8f /* 1.5 * 2^-24 */,
+                             6.097555e-5f /* just under 2^-14 */,
+                             FLT_MAX,
+                             -FLT_MAX,
+                             FLT_MIN,
+                             1e-45f,
+                             INFINITY,
+                             -INFINITY,
+                             NAN,
+                             3.3895314e38f};
     for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) check_to_half(special[i]);
     CHECK(shoal__f32_to_f16(INFINITY) == 0x7c00, "inf");
     CHECK(shoal__f32_to_f16(65520.0f) == 0x7c00, "65520 must round to inf");
@@ -169,7 +193,7 @@ static void test_conversions(void) {
 /* ---- kernels against a scalar reference ---------------------------------------------------- */
 
 static const shoal_dtype all_dtypes[] = {SHOAL_F32, SHOAL_F64, SHOAL_F16, SHOAL_BF16,
-                                          SHOAL_I8,  SHOAL_U8,  SHOAL_I32, SHOAL_I64};
+                                         SHOAL_I8,  SHOAL_U8,  SHOAL_I32, SHOAL_I64};
 
 static double get_f(const void *buf, size_t i, shoal_dtype t) {
     switch (t) {
@@ -219,7 +243,8 @@ static int64_t sext(uint64_t u, shoal_dtype t) {
  * either operand is NaN. */
 static float ref_f32op(float a, float b, shoal_op op) {
     switch (op) {
-    case SHOAL_SUM: case SHOAL_AVG: return a + b;
+    case SHOAL_SUM:
+    case SHOAL_AVG: return a + b;
     case SHOAL_PROD: return a * b;
     case SHOAL_MIN: return (isnan(a) || isnan(b)) ? NAN : (b < a ? b : a);
     default: return (isnan(a) || isnan(b)) ? NAN : (b > a ? b : a);
@@ -228,7 +253,8 @@ static float ref_f32op(float a, float b, shoal_op op) {
 
 static double ref_f64op(double a, double b, shoal_op op) {
     switch (op) {
-    case SHOAL_SUM: case SHOAL_AVG: return a + b;
+    case SHOAL_SUM:
+    case SHOAL_AVG: return a + b;
     case SHOAL_PROD: return a * b;
     case SHOAL_MIN: return (isnan(a) || isnan(b)) ? NAN : (b < a ? b : a);
     default: return (isnan(a) || isnan(b)) ? NAN : (b > a ? b : a);
@@ -237,7 +263,8 @@ static double ref_f64op(double a, double b, shoal_op op) {
 
 static uint64_t ref_intop(uint64_t a, uint64_t b, shoal_op op, shoal_dtype t) {
     switch (op) {
-    case SHOAL_SUM: case SHOAL_AVG: return a + b;
+    case SHOAL_SUM:
+    case SHOAL_AVG: return a + b;
     case SHOAL_PROD: return a * b;
     case SHOAL_MIN: return sext(a, t) <= sext(b, t) ? a : b;
     default: return sext(a, t) >= sext(b, t) ? a : b;
@@ -248,13 +275,19 @@ static uint64_t ref_intop(uint64_t a, uint64_t b, shoal_op op, shoal_dtype t) {
 static void ref_elem(void *out, const void *a, const void *b, size_t i, shoal_dtype t,
                      shoal_op op) {
     switch (t) {
-    case SHOAL_F32: ((float *)out)[i] = ref_f32op(((const float *)a)[i], ((const float *)b)[i], op); break;
-    case SHOAL_F64: ((double *)out)[i] = ref_f64op(((const double *)a)[i], ((const double *)b)[i], op); break;
+    case SHOAL_F32:
+        ((float *)out)[i] = ref_f32op(((const float *)a)[i], ((const float *)b)[i], op);
+        break;
+    case SHOAL_F64:
+        ((double *)out)[i] = ref_f64op(((const double *)a)[i], ((const double *)b)[i], op);
+        break;
     case SHOAL_F16:
-        ((uint16_t *)out)[i] = shoal__f32_to_f16(ref_f32op((float)get_f(a, i, t), (float)get_f(b, i, t), op));
+        ((uint16_t *)out)[i] =
+            shoal__f32_to_f16(ref_f32op((float)get_f(a, i, t), (float)get_f(b, i, t), op));
         break;
     case SHOAL_BF16:
-        ((uint16_t *)out)[i] = shoal__f32_to_bf16(ref_f32op((float)get_f(a, i, t), (float)get_f(b, i, t), op));
+        ((uint16_t *)out)[i] =
+            shoal__f32_to_bf16(ref_f32op((float)get_f(a, i, t), (float)get_f(b, i, t), op));
         break;
     default: put_bits(out, i, t, ref_intop(get_u(a, i, t), get_u(b, i, t), op, t)); break;
     }
@@ -276,10 +309,17 @@ static void fill_random(void *buf, size_t n, shoal_dtype t, int with_specials) {
         double v;
         switch (r % 8) {
         case 0: v = (double)((int)(r >> 8) % 9 - 4); break;
-        case 1: v = ldexp((double)(r >> 11) / 9007199254740992.0 - 0.5, (int)(r >> 4 & 15) - 8); break;
+        case 1:
+            v = ldexp((double)(r >> 11) / 9007199254740992.0 - 0.5, (int)(r >> 4 & 15) - 8);
+            break;
         case 2: v = ldexp(1.0 + (double)(r >> 40) / 16777216.0, (int)(r >> 8 & 31) - 20); break;
         case 3: v = (r >> 8) & 1 ? -0.0 : 0.0; break;
-        case 4: v = with_specials ? ((r >> 8) % 3 == 0 ? NAN : (r >> 9) & 1 ? INFINITY : -INFINITY) : 1.5; break;
+        case 4:
+            v = with_specials ? ((r >> 8) % 3 == 0 ? NAN
+                                 : (r >> 9) & 1    ? INFINITY
+                                                   : -INFINITY)
+                              : 1.5;
+            break;
         default: v = ((double)(int64_t)(r >> 20) / 1099511627776.0); break;
         }
         switch (t) {
@@ -326,8 +366,9 @@ static void test_kernels(void) {
                               is_float(t) ? get_f(want, i, t) : (double)sext(get_u(want, i, t), t),
                               is_float(t) ? get_f(a, i, t) : (double)sext(get_u(a, i, t), t),
                               is_float(t) ? get_f(b, i, t) : (double)sext(get_u(b, i, t), t));
-                    CHECK(memcmp(guard, got + n * es, 8) == 0, "%s %s form %d n %zu wrote past the end",
-                          shoal_dtype_name(t), shoal_op_name((shoal_op)op), form, n);
+                    CHECK(memcmp(guard, got + n * es, 8) == 0,
+                          "%s %s form %d n %zu wrote past the end", shoal_dtype_name(t),
+                          shoal_op_name((shoal_op)op), form, n);
                 }
             }
         }
@@ -372,10 +413,30 @@ static void test_avg(void) {
             for (size_t i = 0; i < N; i++) {
                 int ok;
                 switch (t) {
-                case SHOAL_F32: { float e = ((float *)orig)[i] / (float)n, g = ((float *)buf)[i]; ok = g == e || (isnan(e) && isnan(g)); break; }
-                case SHOAL_F64: { double e = ((double *)orig)[i] / n, g = ((double *)buf)[i]; ok = g == e || (isnan(e) && isnan(g)); break; }
-                case SHOAL_F16: { uint16_t e = shoal__f32_to_f16(shoal__f16_to_f32(((uint16_t *)orig)[i]) / (float)n), g = ((uint16_t *)buf)[i]; ok = e == g || (f16_is_nan(e) && f16_is_nan(g)); break; }
-                case SHOAL_BF16: { uint16_t e = shoal__f32_to_bf16(shoal__bf16_to_f32(((uint16_t *)orig)[i]) / (float)n), g = ((uint16_t *)buf)[i]; ok = e == g || (bf16_is_nan(e) && bf16_is_nan(g)); break; }
+                case SHOAL_F32: {
+                    float e = ((float *)orig)[i] / (float)n, g = ((float *)buf)[i];
+                    ok = g == e || (isnan(e) && isnan(g));
+                    break;
+                }
+                case SHOAL_F64: {
+                    double e = ((double *)orig)[i] / n, g = ((double *)buf)[i];
+                    ok = g == e || (isnan(e) && isnan(g));
+                    break;
+                }
+                case SHOAL_F16: {
+                    uint16_t e = shoal__f32_to_f16(shoal__f16_to_f32(((uint16_t *)orig)[i]) /
+                                                   (float)n),
+                             g = ((uint16_t *)buf)[i];
+                    ok = e == g || (f16_is_nan(e) && f16_is_nan(g));
+                    break;
+                }
+                case SHOAL_BF16: {
+                    uint16_t e = shoal__f32_to_bf16(shoal__bf16_to_f32(((uint16_t *)orig)[i]) /
+                                                    (float)n),
+                             g = ((uint16_t *)buf)[i];
+                    ok = e == g || (bf16_is_nan(e) && bf16_is_nan(g));
+                    break;
+                }
                 default: {
                     int64_t v = sext(get_u(orig, i, t), t), e = v / n; /* C: truncates toward 0 */
                     ok = sext(get_u(buf, i, t), t) == e;
@@ -397,14 +458,17 @@ static void test_avg(void) {
 static void test_names(void) {
     for (size_t ti = 0; ti < 8; ti++) {
         shoal_dtype t = all_dtypes[ti], back = SHOAL_DTYPE_COUNT;
-        CHECK(shoal_dtype_parse(shoal_dtype_name(t), &back) == SHOAL_OK && back == t, "dtype %d", (int)t);
+        CHECK(shoal_dtype_parse(shoal_dtype_name(t), &back) == SHOAL_OK && back == t, "dtype %d",
+              (int)t);
     }
     const size_t sizes[] = {4, 8, 2, 2, 1, 1, 4, 8};
     for (int t = 0; t < SHOAL_DTYPE_COUNT; t++)
-        CHECK(shoal_dtype_size((shoal_dtype)t) == sizes[t], "size of %s", shoal_dtype_name((shoal_dtype)t));
+        CHECK(shoal_dtype_size((shoal_dtype)t) == sizes[t], "size of %s",
+              shoal_dtype_name((shoal_dtype)t));
     for (int op = 0; op < SHOAL_OP_COUNT; op++) {
         shoal_op back = SHOAL_OP_COUNT;
-        CHECK(shoal_op_parse(shoal_op_name((shoal_op)op), &back) == SHOAL_OK && (int)back == op, "op %d", op);
+        CHECK(shoal_op_parse(shoal_op_name((shoal_op)op), &back) == SHOAL_OK && (int)back == op,
+              "op %d", op);
     }
     shoal_dtype t;
     shoal_op o;
@@ -415,7 +479,8 @@ static void test_names(void) {
     CHECK(shoal_dtype_parse("f32", NULL) == SHOAL_ERR_INVALID, "NULL out");
     CHECK(shoal_op_parse("mean", &o) == SHOAL_OK && o == SHOAL_AVG, "op alias");
     CHECK(shoal_op_parse("xor", &o) == SHOAL_ERR_INVALID, "unknown op");
-    CHECK(shoal_dtype_size((shoal_dtype)-1) == 0 && shoal_dtype_size(SHOAL_DTYPE_COUNT) == 0, "bad size");
+    CHECK(shoal_dtype_size((shoal_dtype)-1) == 0 && shoal_dtype_size(SHOAL_DTYPE_COUNT) == 0,
+          "bad size");
     CHECK(strcmp(shoal_dtype_name((shoal_dtype)42), "?") == 0, "bad dtype name");
     CHECK(strcmp(shoal_op_name((shoal_op)-3), "?") == 0, "bad op name");
 }

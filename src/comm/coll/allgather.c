@@ -19,8 +19,7 @@ typedef struct allgather_args {
 /* Bruck: tmp[i] holds the block of rank r + i. In round `dist` a rank sends its first
  * min(dist, n - dist) blocks to r - dist and appends those of r + dist; at the end tmp is
  * rotated into rank order. */
-static int bruck_allgather(shoal_comm *c, uint32_t tag, double deadline, void *recvbuf,
-                           size_t bs) {
+static int bruck_allgather(shoal_comm *c, uint32_t tag, double deadline, void *recvbuf, size_t bs) {
     int n = shoal_comm_size(c), r = shoal_comm_rank(c);
     char *tmp = malloc((size_t)n * bs);
     if (!tmp) return shoal__coll_nomem(c, "allgather", (size_t)n * bs);
@@ -29,9 +28,8 @@ static int bruck_allgather(shoal_comm *c, uint32_t tag, double deadline, void *r
     int st = SHOAL_OK;
     for (int dist = 1; dist < n && st == SHOAL_OK; dist *= 2) {
         size_t cnt = (size_t)(dist < n - dist ? dist : n - dist);
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, tmp, cnt * bs,
-                                  shoal__coll_mod(r - dist, n), tmp + (size_t)dist * bs,
-                                  cnt * bs, (r + dist) % n, deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, tmp, cnt * bs, shoal__coll_mod(r - dist, n),
+                              tmp + (size_t)dist * bs, cnt * bs, (r + dist) % n, deadline);
         if (dist > n / 2) break; /* dist *= 2 must not overflow for huge n */
     }
     if (st == SHOAL_OK)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/shm_coll.h"
 #include "comm/coll/coll_util.h"
 
 typedef struct allreduce_args {
@@ -44,28 +45,26 @@ static int rd_allreduce(shoal_comm *c, uint32_t tag, double deadline, void *buf,
     int st = SHOAL_OK, newr = r - rem;
     if (folded && r % 2 == 0) {
         newr = -1; /* sits out the doubling */
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, buf, bytes, r + 1, NULL, 0, -1,
-                                  deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, buf, bytes, r + 1, NULL, 0, -1, deadline);
     } else if (folded) {
         newr = r / 2;
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp, bytes, r - 1,
-                                  deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp, bytes, r - 1, deadline);
         if (st == SHOAL_OK) combine(buf, tmp, count, t, op, 1);
     }
     for (int mask = 1; st == SHOAL_OK && newr >= 0 && mask < p; mask <<= 1) {
         int pn = newr ^ mask;
         int peer = pn < rem ? pn * 2 + 1 : pn + rem; /* back from doubling rank to comm rank */
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, buf, bytes, peer, tmp, bytes, peer,
-                                  deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, buf, bytes, peer, tmp, bytes, peer,
+                              deadline);
         if (st == SHOAL_OK) combine(buf, tmp, count, t, op, pn < newr);
     }
     if (st == SHOAL_OK && folded) {
         if (r % 2)
-            st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, buf, bytes, r - 1, NULL, 0, -1,
-                                      deadline);
+            st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, buf, bytes, r - 1, NULL, 0, -1,
+                                  deadline);
         else
-            st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, buf, bytes, r + 1,
-                                      deadline);
+            st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, buf, bytes, r + 1,
+                                  deadline);
     }
     free(tmp);
     return st;
@@ -78,8 +77,8 @@ static int ring_allreduce(shoal_comm *c, uint32_t tag, double deadline, const al
     size_t esz = shoal_dtype_size(a->dtype), off, len;
     shoal__coll_block(a->count, n, r, &off, &len);
     char *mine = (char *)a->recvbuf + off * esz;
-    int st = shoal__ring_reduce_scatter(c, tag, deadline, a->sendbuf, mine, a->count, a->dtype,
-                                        a->op);
+    int st =
+        shoal__ring_reduce_scatter(c, tag, deadline, a->sendbuf, mine, a->count, a->dtype, a->op);
     if (st != SHOAL_OK) return st;
     if (a->op == SHOAL_AVG) shoal__avg_finish(mine, len, a->dtype, n);
     /* Same tag: between any pair, every reduce-scatter message precedes every allgather one. */
@@ -94,8 +93,8 @@ static int allreduce_body(shoal_comm *c, uint32_t tag, double deadline, void *ar
     if (n > 1 && shoal__coll_pick(c, bytes) == SHOAL__ALGO_RING)
         return ring_allreduce(c, tag, deadline, a);
     if (a->recvbuf != a->sendbuf) memcpy(a->recvbuf, a->sendbuf, bytes);
-    int st = n > 1 ? rd_allreduce(c, tag, deadline, a->recvbuf, a->count, a->dtype, a->op)
-                   : SHOAL_OK;
+    int st =
+        n > 1 ? rd_allreduce(c, tag, deadline, a->recvbuf, a->count, a->dtype, a->op) : SHOAL_OK;
     if (st == SHOAL_OK && a->op == SHOAL_AVG) shoal__avg_finish(a->recvbuf, a->count, a->dtype, n);
     return st;
 }
@@ -109,6 +108,9 @@ static int allreduce_start(shoal_comm *c, const char *what, const void *sendbuf,
         (st = shoal__coll_arg_buf(c, what, "sendbuf", sendbuf, bytes)) ||
         (st = shoal__coll_arg_buf(c, what, "recvbuf", recvbuf, bytes)))
         return st;
+    /* small blocking all-reduce of an all-local world group: the shared group area */
+    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && shoal__shm_coll_ok(c, bytes))
+        return shoal__shm_allreduce(c, sendbuf, recvbuf, count, dtype, op);
     allreduce_args a = {sendbuf, recvbuf, count, dtype, op};
     return shoal__coll_run(c, allreduce_body, &a, sizeof a, req);
 }

@@ -1,6 +1,7 @@
 /* barrier: dissemination algorithm on the control lane (so it never queues behind bulk data).
  * In round k rank r signals r + 2^k and waits for r - 2^k; after ceil(log2(n)) rounds every
  * rank has heard, directly or through others, from every other rank. Messages are empty. */
+#include "comm/shm_coll.h"
 #include "comm/coll/coll_util.h"
 
 static int barrier_body(shoal_comm *c, uint32_t tag, double deadline, void *args) {
@@ -20,6 +21,7 @@ static const char no_args = 0;
 
 int shoal_barrier(shoal_comm *comm) {
     if (!comm) return SHOAL_ERR_INVALID;
+    if (shoal__comm_algo(comm) == SHOAL__ALGO_AUTO && shoal__shm_coll_ok(comm, 0)) return shoal__shm_barrier(comm);
     return shoal__coll_run(comm, barrier_body, &no_args, sizeof no_args, NULL);
 }
 

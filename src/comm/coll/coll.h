@@ -30,6 +30,9 @@ shoal__algo shoal__comm_algo(const shoal_comm *c);
 typedef struct shoal__coll_tuning {
     uint64_t ring_threshold; /* bytes: at or above, AUTO uses ring algorithms */
     uint64_t chunk;          /* bytes: pipeline chunk of ring algorithms (> 0) */
+    uint64_t max_message;    /* bytes: the group's max_message (peers drop longer frames), so
+                                collectives split longer messages; 0: unknown, then the
+                                max_message setting is used */
 } shoal__coll_tuning;
 const shoal__coll_tuning *shoal__comm_tuning(const shoal_comm *c);
 

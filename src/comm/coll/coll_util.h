@@ -41,22 +41,23 @@ static inline int shoal__coll_mod(int a, int n) { return ((a % n) + n) % n; }
 /* RING or RD for a message of `bytes` (the comm's forced algorithm, else by ring_threshold). */
 shoal__algo shoal__coll_pick(const shoal_comm *c, size_t bytes);
 
+/* Largest message a collective sends as one: the group's max_message (a peer drops a longer
+ * frame and with it the connection). Longer logical messages go as several pieces. */
+size_t shoal__coll_piece(const shoal_comm *c);
+
 /* Pipeline chunk in elements of esz bytes for pieces of up to maxlen elements: the tuning's
  * chunk, but at least 1 element and large enough that a piece has at most
- * SHOAL__COLL_MAX_CHUNKS chunks (which bounds the requests in flight). */
+ * SHOAL__COLL_MAX_CHUNKS chunks (which bounds the requests in flight), and never longer than
+ * shoal__coll_piece (which wins over the chunk bound). */
 #define SHOAL__COLL_MAX_CHUNKS 4096
 size_t shoal__coll_chunk_elems(const shoal_comm *c, size_t esz, size_t maxlen);
 
 /* Whether byte ranges [a, a+alen) and [b, b+blen) share a byte. */
 int shoal__coll_overlap(const void *a, size_t alen, const void *b, size_t blen);
 
-/* Sets SHOAL_ERR_NOMEM text "<what>: out of memory (N bytes)" and returns it. */
+/* Sets SHOAL_ERR_NOMEM text "<what>: out of memory (N bytes)" (bytes 0: not said) and
+ * returns it. */
 int shoal__coll_nomem(const shoal_comm *c, const char *what, size_t bytes);
-
-/* Cancels and frees every non-NULL request of reqs[0..n) after a failure, then restores the
- * failure's error text and ranks (cancelling must not overwrite why the collective failed).
- * Returns status. */
-int shoal__coll_abandon(shoal_comm *c, int status, shoal_request **reqs, int n);
 
 /* ---- FIFO of in-flight requests, each with an int the caller attaches (a pool slot) ----- */
 typedef struct shoal__reqq {
@@ -65,15 +66,32 @@ typedef struct shoal__reqq {
     int cap, head, len;
 } shoal__reqq;
 
-int shoal__reqq_init(shoal__reqq *q, int cap);        /* SHOAL_ERR_NOMEM without text */
+int shoal__reqq_init(shoal__reqq *q, int cap);                    /* SHOAL_ERR_NOMEM without text */
 void shoal__reqq_push(shoal__reqq *q, shoal_request *r, int aux); /* requires len < cap */
-/* Waits for the oldest request; *aux (may be NULL) gets its int. On error every request of
- * the queue is abandoned (the queue is left empty). */
+/* Waits for the oldest request; *aux (may be NULL) gets its int. On error every other request
+ * of the queue is cancelled and freed too, keeping the error text (the queue is left empty). */
 int shoal__reqq_wait_oldest(shoal_comm *c, shoal__reqq *q, double deadline, int *aux);
+/* Waits for every request in the queue, with the same error handling. */
 int shoal__reqq_drain(shoal_comm *c, shoal__reqq *q, double deadline);
+/* Makes room for `extra` more requests (SHOAL_ERR_NOMEM without text). */
+int shoal__reqq_reserve(shoal__reqq *q, int extra);
 /* Releases the arrays. Requests still queued (only after a failure with `status`) are
  * cancelled and freed, keeping the failure's error text. */
 void shoal__reqq_release(shoal_comm *c, shoal__reqq *q, int status);
+
+/* ---- messages longer than one piece ------------------------------------------------------
+ * One logical message of `bytes` goes as ceil(bytes / shoal__coll_piece(c)) messages (one
+ * empty message when bytes == 0); both sides compute the same split from the same length, and
+ * the pieces of one message are posted back to back, so they match in order. */
+
+/* Posts every piece of a send (is_send) or receive into q (grown as needed), each with aux.
+ * On error the pieces posted so far stay in q for the caller to release. */
+int shoal__coll_post(shoal_comm *c, int lane, uint32_t tag, int is_send, void *buf, size_t bytes,
+                     int peer, shoal__reqq *q, int aux);
+
+/* shoal__coll_sendrecv for messages of any length (either peer may be -1 to skip). */
+int shoal__coll_xchg(shoal_comm *c, int lane, uint32_t tag, const void *sbuf, size_t sbytes,
+                     int dst, void *rbuf, size_t rbytes, int src, double deadline);
 
 /* ---- ring engines (src/comm/coll/ring.c) ----------------------------------------------------
  * Both work on `total` elements split into size blocks by shoal__coll_block, move data around

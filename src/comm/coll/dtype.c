@@ -12,15 +12,15 @@ typedef struct dtype_info {
 
 /* Indexed by shoal_dtype. */
 static const dtype_info dtypes[SHOAL_DTYPE_COUNT] = {
-    [SHOAL_F32] = {"f32", "float32", 4},   [SHOAL_F64] = {"f64", "float64", 8},
-    [SHOAL_F16] = {"f16", "float16", 2},   [SHOAL_BF16] = {"bf16", "bfloat16", 2},
-    [SHOAL_I8] = {"i8", "int8", 1},        [SHOAL_U8] = {"u8", "uint8", 1},
-    [SHOAL_I32] = {"i32", "int32", 4},     [SHOAL_I64] = {"i64", "int64", 8},
+    [SHOAL_F32] = {"f32", "float32", 4}, [SHOAL_F64] = {"f64", "float64", 8},
+    [SHOAL_F16] = {"f16", "float16", 2}, [SHOAL_BF16] = {"bf16", "bfloat16", 2},
+    [SHOAL_I8] = {"i8", "int8", 1},      [SHOAL_U8] = {"u8", "uint8", 1},
+    [SHOAL_I32] = {"i32", "int32", 4},   [SHOAL_I64] = {"i64", "int64", 8},
 };
 
 /* Indexed by shoal_op. */
 static const char *const ops[SHOAL_OP_COUNT][2] = {
-    [SHOAL_SUM] = {"sum", "add"},   [SHOAL_PROD] = {"prod", "product"},
+    [SHOAL_SUM] = {"sum", "add"},     [SHOAL_PROD] = {"prod", "product"},
     [SHOAL_MIN] = {"min", "minimum"}, [SHOAL_MAX] = {"max", "maximum"},
     [SHOAL_AVG] = {"avg", "mean"},
 };
@@ -33,9 +33,7 @@ const char *shoal_dtype_name(shoal_dtype t) {
     return (unsigned)t < SHOAL_DTYPE_COUNT ? dtypes[t].name : "?";
 }
 
-const char *shoal_op_name(shoal_op op) {
-    return (unsigned)op < SHOAL_OP_COUNT ? ops[op][0] : "?";
-}
+const char *shoal_op_name(shoal_op op) { return (unsigned)op < SHOAL_OP_COUNT ? ops[op][0] : "?"; }
 
 int shoal_dtype_parse(const char *name, shoal_dtype *out) {
     if (!name || !out) return SHOAL_ERR_INVALID;

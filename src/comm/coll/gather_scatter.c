@@ -33,19 +33,15 @@ static int subtree(int vr, int n, int *mask) {
 static int linear_root(shoal_comm *c, uint32_t tag, double deadline, char *blocks, size_t bs,
                        int is_gather) {
     int n = shoal_comm_size(c), r = shoal_comm_rank(c), st = SHOAL_OK;
-    shoal_request **reqs = calloc((size_t)n, sizeof *reqs);
-    if (!reqs) return shoal__coll_nomem(c, is_gather ? "gather" : "scatter", n * sizeof *reqs);
-    for (int j = 0; j < n && st == SHOAL_OK; j++) {
-        if (j == r) continue;
-        char *blk = blocks + (size_t)j * bs;
-        st = is_gather ? shoal__coll_irecv(c, SHOAL__LANE_DATA, tag, blk, bs, j, &reqs[j])
-                       : shoal__coll_isend(c, SHOAL__LANE_DATA, tag, blk, bs, j, &reqs[j]);
-    }
-    if (st == SHOAL_OK)
-        st = shoal__coll_waitall(c, reqs, n, deadline);
-    else
-        shoal__coll_abandon(c, st, reqs, n);
-    free(reqs);
+    shoal__reqq q;
+    if (shoal__reqq_init(&q, n) != SHOAL_OK)
+        return shoal__coll_nomem(c, is_gather ? "gather" : "scatter", 0);
+    for (int j = 0; j < n && st == SHOAL_OK; j++)
+        if (j != r)
+            st = shoal__coll_post(c, SHOAL__LANE_DATA, tag, !is_gather, blocks + (size_t)j * bs, bs,
+                                  j, &q, 0);
+    if (st == SHOAL_OK) st = shoal__reqq_drain(c, &q, deadline);
+    shoal__reqq_release(c, &q, st);
     return st;
 }
 
@@ -59,17 +55,15 @@ static int gather_in_place(const gs_args *a, size_t bs) {
 /* Binomial gather: node vr collects the blocks of relative ranks vr .. vr+size-1 in tmp (in
  * relative order), then sends them to its parent in one message. Root's tmp is recvbuf when
  * root is 0 (relative order is rank order), else it is rotated into recvbuf at the end. */
-static int tree_gather(shoal_comm *c, uint32_t tag, double deadline, const gs_args *a,
-                       size_t bs) {
+static int tree_gather(shoal_comm *c, uint32_t tag, double deadline, const gs_args *a, size_t bs) {
     int n = shoal_comm_size(c), r = shoal_comm_rank(c);
     int vr = shoal__coll_mod(r - a->root, n), mask;
     int size = subtree(vr, n, &mask);
-    const char *own = vr == 0 && gather_in_place(a, bs)
-                          ? (const char *)a->recvbuf + (size_t)r * bs
-                          : (const char *)a->sendbuf;
+    const char *own = vr == 0 && gather_in_place(a, bs) ? (const char *)a->recvbuf + (size_t)r * bs
+                                                        : (const char *)a->sendbuf;
     if (size == 1) /* a leaf sends its block straight from where it is */
-        return shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, own, bs,
-                                    (vr - mask + a->root) % n, NULL, 0, -1, deadline);
+        return shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, own, bs, (vr - mask + a->root) % n, NULL,
+                                0, -1, deadline);
     char *tmp = (vr == 0 && a->root == 0) ? a->recvbuf : malloc((size_t)size * bs);
     if (!tmp) return shoal__coll_nomem(c, "gather", (size_t)size * bs);
     if (tmp != own) memcpy(tmp, own, bs);
@@ -77,17 +71,16 @@ static int tree_gather(shoal_comm *c, uint32_t tag, double deadline, const gs_ar
     for (int m = 1; m < mask && st == SHOAL_OK; m <<= 1) {
         if (vr + m >= n) break;
         int cnt = m < n - vr - m ? m : n - vr - m;
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp + (size_t)m * bs,
-                                  (size_t)cnt * bs, (vr + m + a->root) % n, deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp + (size_t)m * bs,
+                              (size_t)cnt * bs, (vr + m + a->root) % n, deadline);
         have = m + cnt;
     }
     if (st == SHOAL_OK && vr != 0)
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, tmp, (size_t)have * bs,
-                                  (vr - mask + a->root) % n, NULL, 0, -1, deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, tmp, (size_t)have * bs,
+                              (vr - mask + a->root) % n, NULL, 0, -1, deadline);
     if (st == SHOAL_OK && vr == 0 && tmp != a->recvbuf)
         for (int j = 0; j < n; j++)
-            memcpy((char *)a->recvbuf + (size_t)((j + a->root) % n) * bs, tmp + (size_t)j * bs,
-                   bs);
+            memcpy((char *)a->recvbuf + (size_t)((j + a->root) % n) * bs, tmp + (size_t)j * bs, bs);
     if (tmp != a->recvbuf) free(tmp);
     return st;
 }
@@ -100,8 +93,8 @@ static int gather_body(shoal_comm *c, uint32_t tag, double deadline, void *args)
     if (shoal__coll_pick(c, (size_t)n * bs) == SHOAL__ALGO_RD && n > 1)
         return tree_gather(c, tag, deadline, a, bs);
     if (r != a->root)
-        return shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, a->sendbuf, bs, a->root, NULL, 0,
-                                    -1, deadline);
+        return shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, a->sendbuf, bs, a->root, NULL, 0, -1,
+                                deadline);
     if (!gather_in_place(a, bs)) memcpy((char *)a->recvbuf + (size_t)r * bs, a->sendbuf, bs);
     return n > 1 ? linear_root(c, tag, deadline, a->recvbuf, bs, 1) : SHOAL_OK;
 }
@@ -113,16 +106,33 @@ static int scatter_in_place(const gs_args *a, size_t bs) {
            (const char *)a->recvbuf == (const char *)a->sendbuf + (size_t)a->root * bs;
 }
 
+/* Hands each child subtree of node vr (lowest set bit `mask`) its blocks, taken from `blocks`
+ * (the node's subtree in relative order); all sends in flight at once. */
+static int send_subtrees(shoal_comm *c, uint32_t tag, double deadline, const gs_args *a,
+                         const char *blocks, size_t bs, int vr, int mask) {
+    int n = shoal_comm_size(c), st = SHOAL_OK;
+    shoal__reqq q;
+    if (shoal__reqq_init(&q, 32) != SHOAL_OK) return shoal__coll_nomem(c, "scatter", 0);
+    for (int m = mask >> 1; m > 0 && st == SHOAL_OK; m >>= 1) {
+        if (vr + m >= n) continue;
+        int cnt = m < n - vr - m ? m : n - vr - m;
+        st = shoal__coll_post(c, SHOAL__LANE_DATA, tag, 1, (char *)blocks + (size_t)m * bs,
+                              (size_t)cnt * bs, (vr + m + a->root) % n, &q, 0);
+    }
+    if (st == SHOAL_OK) st = shoal__reqq_drain(c, &q, deadline);
+    shoal__reqq_release(c, &q, st);
+    return st;
+}
+
 /* Binomial scatter, the gather run backwards: node vr receives the blocks of its subtree from
  * its parent, then hands each child subtree its part (largest first). */
-static int tree_scatter(shoal_comm *c, uint32_t tag, double deadline, const gs_args *a,
-                        size_t bs) {
+static int tree_scatter(shoal_comm *c, uint32_t tag, double deadline, const gs_args *a, size_t bs) {
     int n = shoal_comm_size(c), r = shoal_comm_rank(c);
     int vr = shoal__coll_mod(r - a->root, n), mask;
     int size = subtree(vr, n, &mask);
     if (size == 1) /* a leaf receives its block straight into recvbuf */
-        return shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, a->recvbuf, bs,
-                                    (vr - mask + a->root) % n, deadline);
+        return shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, a->recvbuf, bs,
+                                (vr - mask + a->root) % n, deadline);
     const char *blocks; /* this node's subtree blocks, in relative order */
     char *tmp = NULL;
     int st = SHOAL_OK;
@@ -136,22 +146,11 @@ static int tree_scatter(shoal_comm *c, uint32_t tag, double deadline, const gs_a
                    (const char *)a->sendbuf + (size_t)((j + a->root) % n) * bs, bs);
         blocks = tmp;
     } else {
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp, (size_t)size * bs,
-                                  (vr - mask + a->root) % n, deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp, (size_t)size * bs,
+                              (vr - mask + a->root) % n, deadline);
         blocks = tmp;
     }
-    shoal_request *reqs[32] = {NULL}; /* children: at most one per bit of an int */
-    int nreq = 0;
-    for (int m = mask >> 1; m > 0 && st == SHOAL_OK; m >>= 1) {
-        if (vr + m >= n) continue;
-        int cnt = m < n - vr - m ? m : n - vr - m;
-        st = shoal__coll_isend(c, SHOAL__LANE_DATA, tag, blocks + (size_t)m * bs,
-                               (size_t)cnt * bs, (vr + m + a->root) % n, &reqs[nreq++]);
-    }
-    if (st == SHOAL_OK)
-        st = shoal__coll_waitall(c, reqs, nreq, deadline);
-    else
-        shoal__coll_abandon(c, st, reqs, nreq);
+    if (st == SHOAL_OK) st = send_subtrees(c, tag, deadline, a, blocks, bs, vr, mask);
     if (st == SHOAL_OK && !(vr == 0 && scatter_in_place(a, bs))) memcpy(a->recvbuf, blocks, bs);
     free(tmp);
     return st;
@@ -165,8 +164,8 @@ static int scatter_body(shoal_comm *c, uint32_t tag, double deadline, void *args
     if (shoal__coll_pick(c, (size_t)n * bs) == SHOAL__ALGO_RD && n > 1)
         return tree_scatter(c, tag, deadline, a, bs);
     if (r != a->root)
-        return shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, a->recvbuf, bs,
-                                    a->root, deadline);
+        return shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, a->recvbuf, bs, a->root,
+                                deadline);
     int st = n > 1 ? linear_root(c, tag, deadline, (char *)a->sendbuf, bs, 0) : SHOAL_OK;
     if (st == SHOAL_OK && !scatter_in_place(a, bs))
         memcpy(a->recvbuf, (const char *)a->sendbuf + (size_t)r * bs, bs);
@@ -176,8 +175,7 @@ static int scatter_body(shoal_comm *c, uint32_t tag, double deadline, void *args
 /* ---- argument checks and entry points -------------------------------------------------------- */
 
 static int gs_start(shoal_comm *c, const char *what, int is_gather, const void *sendbuf,
-                    void *recvbuf, size_t count, shoal_dtype dtype, int root,
-                    shoal_request **req) {
+                    void *recvbuf, size_t count, shoal_dtype dtype, int root, shoal_request **req) {
     size_t bs = 0, total = 0;
     int st;
     if ((st = shoal__coll_arg_dtype(c, what, dtype)) ||

@@ -40,14 +40,13 @@ static int tree_reduce(shoal_comm *c, uint32_t tag, double deadline, const reduc
     for (int mask = 1; mask < n; mask <<= 1) {
         if (vr & mask) {
             int parent = (vr - mask + a->root) % n;
-            st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, cur, bytes, parent, NULL, 0, -1,
-                                      deadline);
+            st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, cur, bytes, parent, NULL, 0, -1,
+                                  deadline);
             break;
         }
         if (vr + mask >= n) continue;
         int child = (vr + mask + a->root) % n;
-        st = shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp, bytes, child,
-                                  deadline);
+        st = shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, NULL, 0, -1, tmp, bytes, child, deadline);
         if (st != SHOAL_OK) break;
         shoal__reduce_pair(work, cur, tmp, a->count, a->dtype, a->op);
         cur = work;
@@ -67,24 +66,21 @@ static int gather_blocks(shoal_comm *c, uint32_t tag, double deadline, const red
     size_t esz = shoal_dtype_size(a->dtype);
     if (r != a->root) {
         if (mylen == 0) return SHOAL_OK; /* root knows the block is empty and expects nothing */
-        return shoal__coll_sendrecv(c, SHOAL__LANE_DATA, tag, mine, mylen * esz, a->root, NULL,
-                                    0, -1, deadline);
+        return shoal__coll_xchg(c, SHOAL__LANE_DATA, tag, mine, mylen * esz, a->root, NULL, 0, -1,
+                                deadline);
     }
-    shoal_request **reqs = calloc((size_t)n, sizeof *reqs);
-    if (!reqs) return shoal__coll_nomem(c, "reduce", (size_t)n * sizeof *reqs);
+    shoal__reqq q;
+    if (shoal__reqq_init(&q, n) != SHOAL_OK) return shoal__coll_nomem(c, "reduce", 0);
     int st = SHOAL_OK;
     for (int j = 0; j < n && st == SHOAL_OK; j++) {
         size_t off, len;
         shoal__coll_block(a->count, n, j, &off, &len);
         if (j == r || len == 0) continue;
-        st = shoal__coll_irecv(c, SHOAL__LANE_DATA, tag, (char *)a->recvbuf + off * esz,
-                               len * esz, j, &reqs[j]);
+        st = shoal__coll_post(c, SHOAL__LANE_DATA, tag, 0, (char *)a->recvbuf + off * esz,
+                              len * esz, j, &q, 0);
     }
-    if (st == SHOAL_OK)
-        st = shoal__coll_waitall(c, reqs, n, deadline);
-    else
-        shoal__coll_abandon(c, st, reqs, n);
-    free(reqs);
+    if (st == SHOAL_OK) st = shoal__reqq_drain(c, &q, deadline);
+    shoal__reqq_release(c, &q, st);
     return st;
 }
 
@@ -97,8 +93,8 @@ static int ring_reduce(shoal_comm *c, uint32_t tag, double deadline, const reduc
         mine = (char *)a->recvbuf + off * esz;
     else if (len > 0 && !(mine = malloc(len * esz)))
         return shoal__coll_nomem(c, "reduce", len * esz);
-    int st = shoal__ring_reduce_scatter(c, tag, deadline, a->sendbuf, mine, a->count, a->dtype,
-                                        a->op);
+    int st =
+        shoal__ring_reduce_scatter(c, tag, deadline, a->sendbuf, mine, a->count, a->dtype, a->op);
     if (st == SHOAL_OK && a->op == SHOAL_AVG) shoal__avg_finish(mine, len, a->dtype, n);
     if (st == SHOAL_OK) st = gather_blocks(c, tag, deadline, a, mine, len);
     if (r != a->root) free(mine);
@@ -128,7 +124,8 @@ static int reduce_start(shoal_comm *c, const char *what, const void *sendbuf, vo
         (st = shoal__coll_arg_bytes(c, what, count, 1, dtype, &bytes)) ||
         (st = shoal__coll_arg_buf(c, what, "sendbuf", sendbuf, bytes)))
         return st;
-    if (shoal_comm_rank(c) == root && (st = shoal__coll_arg_buf(c, what, "recvbuf", recvbuf, bytes)))
+    if (shoal_comm_rank(c) == root &&
+        (st = shoal__coll_arg_buf(c, what, "recvbuf", recvbuf, bytes)))
         return st;
     reduce_args a = {sendbuf, recvbuf, count, dtype, op, root};
     return shoal__coll_run(c, reduce_body, &a, sizeof a, req);

@@ -25,57 +25,63 @@ static inline float bits_f32(uint32_t u) {
     return f;
 }
 
-float shoal__f16_to_f32(uint16_t h) {
+/* The conversions are written without branches (each case is computed and the right one
+ * selected with a mask) so the block loops below vectorize; the public functions are the same
+ * code one element at a time. */
+
+static inline uint32_t mask_if(int cond) { return 0u - (uint32_t)(cond != 0); }
+
+static inline float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (man << 13)); /* Inf, NaN + payload */
-    if (exp != 0) return bits_f32(sign | ((exp + 112) << 23) | (man << 13)); /* rebias 15->127 */
-    if (man == 0) return bits_f32(sign);                                     /* +-0 */
-    /* Subnormal half (man * 2^-24): shift the leading 1 up to the implicit-bit position. */
-    int shift = __builtin_clz(man) - 21; /* man < 2^10, so clz >= 22 and shift in 1..10 */
-    man = (man << shift) & 0x3ffu;
-    return bits_f32(sign | ((uint32_t)(113 - shift) << 23) | (man << 13));
+    uint32_t em = (uint32_t)(h & 0x7fffu) << 13; /* exponent and mantissa at the f32 position */
+    uint32_t exp = em & 0x0f800000u;
+    uint32_t normal = em + (112u << 23); /* rebias 15 -> 127 */
+    uint32_t infnan = em + (224u << 23); /* exponent 31 -> 255, the NaN payload kept */
+    /* Subnormal half m * 2^-24: as f32 bits, 2^-14 * (1 + m/1024) minus 2^-14, which the float
+     * subtraction does exactly (also m = 0 gives +0). */
+    float sub = bits_f32(em + (113u << 23)) - bits_f32(113u << 23);
+    uint32_t is_special = mask_if(exp == 0x0f800000u), is_sub = mask_if(exp == 0);
+    uint32_t o =
+        (normal & ~(is_special | is_sub)) | (infnan & is_special) | (f32_bits(sub) & is_sub);
+    return bits_f32(o | sign);
 }
 
-/* Rounds m >> shift to nearest, ties to even (1 <= shift <= 31). */
-static inline uint32_t shift_rne(uint32_t m, int shift) {
-    uint32_t q = m >> shift, rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-    return q + (rest > half || (rest == half && (q & 1u)));
-}
-
-uint16_t shoal__f32_to_f16(float f) {
+static inline uint16_t f32_to_f16(float f) {
     uint32_t x = f32_bits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t sign = (x >> 16) & 0x8000u;
     x &= 0x7fffffffu;
-    if (x > 0x7f800000u) /* NaN: stays NaN (quiet bit set), keeping the top payload bits */
-        return (uint16_t)(sign | 0x7e00u | ((x >> 13) & 0x3ffu));
-    if (x >= 0x477ff000u) /* >= 65520 (halfway past 65504, the largest half): rounds to Inf */
-        return (uint16_t)(sign | 0x7c00u);
-    if (x >= 0x38800000u) { /* >= 2^-14: a normal half */
-        /* Rebias the exponent (127 -> 15) and keep 10 mantissa bits; a carry out of the
-         * mantissa correctly bumps the exponent. */
-        uint32_t h = (x - 0x38000000u) >> 13, rest = x & 0x1fffu;
-        h += (rest > 0x1000u || (rest == 0x1000u && (h & 1u)));
-        return (uint16_t)(sign | h);
-    }
-    /* Subnormal half: value / 2^-24 = m * 2^(e - 126) with m the 24-bit significand. Below
-     * e = 102 the value is under 2^-25 and rounds to zero (2^-25 itself ties to even 0). */
-    int e = (int)(x >> 23);
-    if (e < 102) return sign;
-    uint32_t m = (x & 0x7fffffu) | 0x800000u;
-    return (uint16_t)(sign | shift_rne(m, 126 - e)); /* 2^-14 - tiny may round up to 0x0400 */
+    /* NaN stays NaN (quiet bit set, top payload bits kept); from 65520 (halfway past 65504,
+     * the largest half) up, and Inf, give Inf. */
+    uint32_t big = (mask_if(x > 0x7f800000u) & (0x7e00u | ((x >> 13) & 0x3ffu))) |
+                   (mask_if(x <= 0x7f800000u) & 0x7c00u);
+    /* Normal half (x >= 2^-14): rebias the exponent (127 -> 15) and round the 13 dropped bits
+     * to nearest even by adding 0xfff plus the lowest kept bit; a carry out of the mantissa
+     * correctly bumps the exponent. */
+    uint32_t normal = (x - 0x38000000u + 0x0fffu + ((x >> 13) & 1u)) >> 13;
+    /* Subnormal half (x < 2^-14): adding 0.5 leaves the value's multiple of 2^-24 in the low
+     * mantissa bits, rounded to nearest even by the float addition itself (default rounding
+     * mode); 2^-14 - tiny may round up to 0x0400, the smallest normal, correctly. */
+    uint32_t sub = f32_bits(bits_f32(x) + 0.5f) - 0x3f000000u;
+    uint32_t is_big = mask_if(x >= 0x477ff000u), is_normal = mask_if(x >= 0x38800000u);
+    uint32_t o = (big & is_big) | (normal & is_normal & ~is_big) | (sub & ~is_normal);
+    return (uint16_t)(o | sign);
 }
 
-float shoal__bf16_to_f32(uint16_t b) { return bits_f32((uint32_t)b << 16); }
+static inline float bf16_to_f32(uint16_t b) { return bits_f32((uint32_t)b << 16); }
 
-uint16_t shoal__f32_to_bf16(float f) {
+static inline uint16_t f32_to_bf16(float f) {
     uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
     /* Round to nearest even on the 16 dropped bits; overflow past the largest bf16 carries
-     * into the exponent and gives Inf, as it should. */
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
+     * into the exponent and gives Inf, as it should. NaN: kept, quiet bit set. */
+    uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16, nan = (x >> 16) | 0x40u;
+    uint32_t is_nan = mask_if((x & 0x7fffffffu) > 0x7f800000u);
+    return (uint16_t)((nan & is_nan) | (rounded & ~is_nan));
 }
+
+float shoal__f16_to_f32(uint16_t h) { return f16_to_f32(h); }
+uint16_t shoal__f32_to_f16(float f) { return f32_to_f16(f); }
+float shoal__bf16_to_f32(uint16_t b) { return bf16_to_f32(b); }
+uint16_t shoal__f32_to_bf16(float f) { return f32_to_bf16(f); }
 
 /* ---- native kernels ------------------------------------------------------------------------ */
 
@@ -103,31 +109,35 @@ typedef struct kernel {
  * count whenever it would need a scalar epilogue. A fixed inner loop of 16 elements has a
  * known count, so it vectorizes (f32/f64/integer sums and products, most min/max); the scalar
  * tail handles the last count % 16. */
-#define SPLIT_LOOP(N, ...)                                                                      \
-    do {                                                                                        \
-        size_t i = 0;                                                                           \
-        for (size_t j_ = 0; j_ < (N) / 16; j_++)                                                \
-            for (size_t k_ = 0; k_ < 16; k_++, i++) { __VA_ARGS__ }                             \
-        for (; i < (N); i++) { __VA_ARGS__ }                                                    \
+#define SPLIT_LOOP(N, ...)                                                                         \
+    do {                                                                                           \
+        size_t i = 0;                                                                              \
+        for (size_t j_ = 0; j_ < (N) / 16; j_++)                                                   \
+            for (size_t k_ = 0; k_ < 16; k_++, i++) {                                              \
+                __VA_ARGS__                                                                        \
+            }                                                                                      \
+        for (; i < (N); i++) {                                                                     \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
     } while (0)
 
-#define KERNELS(NAME, T, EXPR)                                                                  \
-    static void into_##NAME(void *restrict accv, const void *restrict inv, size_t n) {         \
-        T *restrict acc = accv;                                                                 \
-        const T *restrict in = inv;                                                             \
-        SPLIT_LOOP(n, T a = acc[i], b = in[i]; acc[i] = (T)(EXPR););                             \
-    }                                                                                           \
-    static void rinto_##NAME(void *restrict accv, const void *restrict inv, size_t n) {        \
-        T *restrict acc = accv;                                                                 \
-        const T *restrict in = inv;                                                             \
-        SPLIT_LOOP(n, T a = in[i], b = acc[i]; acc[i] = (T)(EXPR););                             \
-    }                                                                                           \
-    static void pair_##NAME(void *restrict outv, const void *restrict av,                      \
-                            const void *restrict bv, size_t n) {                               \
-        T *restrict out = outv;                                                                 \
-        const T *restrict x = av, *restrict y = bv;                                             \
-        SPLIT_LOOP(n, T a = x[i], b = y[i]; out[i] = (T)(EXPR););                                \
-    }                                                                                           \
+#define KERNELS(NAME, T, EXPR)                                                                     \
+    static void into_##NAME(void *restrict accv, const void *restrict inv, size_t n) {             \
+        T *restrict acc = accv;                                                                    \
+        const T *restrict in = inv;                                                                \
+        SPLIT_LOOP(n, T a = acc[i], b = in[i]; acc[i] = (T)(EXPR););                               \
+    }                                                                                              \
+    static void rinto_##NAME(void *restrict accv, const void *restrict inv, size_t n) {            \
+        T *restrict acc = accv;                                                                    \
+        const T *restrict in = inv;                                                                \
+        SPLIT_LOOP(n, T a = in[i], b = acc[i]; acc[i] = (T)(EXPR););                               \
+    }                                                                                              \
+    static void pair_##NAME(void *restrict outv, const void *restrict av, const void *restrict bv, \
+                            size_t n) {                                                            \
+        T *restrict out = outv;                                                                    \
+        const T *restrict x = av, *restrict y = bv;                                                \
+        SPLIT_LOOP(n, T a = x[i], b = y[i]; out[i] = (T)(EXPR););                                  \
+    }                                                                                              \
     static const kernel k_##NAME = {into_##NAME, rinto_##NAME, pair_##NAME};
 
 KERNELS(f32_sum, float, OP_ADD(a, b))
@@ -176,18 +186,18 @@ static const kernel *kernel_for(shoal_dtype t, shoal_op op) {
 
 enum { HALF_BLOCK = 256 }; /* elements widened at a time: 2 KiB of stack per operand */
 
-static void half_to_f32(float *dst, const uint16_t *src, size_t n, int bf) {
+static void half_to_f32(float *restrict dst, const uint16_t *restrict src, size_t n, int bf) {
     if (bf)
-        for (size_t i = 0; i < n; i++) dst[i] = shoal__bf16_to_f32(src[i]);
+        SPLIT_LOOP(n, dst[i] = bf16_to_f32(src[i]););
     else
-        for (size_t i = 0; i < n; i++) dst[i] = shoal__f16_to_f32(src[i]);
+        SPLIT_LOOP(n, dst[i] = f16_to_f32(src[i]););
 }
 
-static void f32_to_half(uint16_t *dst, const float *src, size_t n, int bf) {
+static void f32_to_half(uint16_t *restrict dst, const float *restrict src, size_t n, int bf) {
     if (bf)
-        for (size_t i = 0; i < n; i++) dst[i] = shoal__f32_to_bf16(src[i]);
+        SPLIT_LOOP(n, dst[i] = f32_to_bf16(src[i]););
     else
-        for (size_t i = 0; i < n; i++) dst[i] = shoal__f32_to_f16(src[i]);
+        SPLIT_LOOP(n, dst[i] = f32_to_f16(src[i]););
 }
 
 /* out = a op b for halves. Each block of both operands is read before the block of out is
@@ -233,10 +243,10 @@ void shoal__reduce_pair(void *out, const void *a, const void *b, size_t count, s
 
 /* ---- AVG ------------------------------------------------------------------------------------ */
 
-#define DIVIDE(T, D)                                                                            \
-    do {                                                                                        \
-        T *restrict p = buf;                                                                    \
-        SPLIT_LOOP(count, p[i] = (T)(p[i] / (D)););                                             \
+#define DIVIDE(T, D)                                                                               \
+    do {                                                                                           \
+        T *restrict p = buf;                                                                       \
+        SPLIT_LOOP(count, p[i] = (T)(p[i] / (D)););                                                \
     } while (0)
 
 static void half_divide(uint16_t *p, size_t count, int n, int bf) {

@@ -29,8 +29,8 @@ static int reduce_scatter_body(shoal_comm *c, uint32_t tag, double deadline, voi
     return st;
 }
 
-static int reduce_scatter_start(shoal_comm *c, const char *what, const void *sendbuf,
-                                void *recvbuf, size_t recvcount, shoal_dtype dtype, shoal_op op,
+static int reduce_scatter_start(shoal_comm *c, const char *what, const void *sendbuf, void *recvbuf,
+                                size_t recvcount, shoal_dtype dtype, shoal_op op,
                                 shoal_request **req) {
     size_t bytes = 0, total = 0;
     int st;
@@ -52,8 +52,8 @@ int shoal_reduce_scatter(shoal_comm *comm, const void *sendbuf, void *recvbuf, s
                                 NULL);
 }
 
-int shoal_ireduce_scatter(shoal_comm *comm, const void *sendbuf, void *recvbuf,
-                          size_t recvcount, shoal_dtype dtype, shoal_op op, shoal_request **req) {
+int shoal_ireduce_scatter(shoal_comm *comm, const void *sendbuf, void *recvbuf, size_t recvcount,
+                          shoal_dtype dtype, shoal_op op, shoal_request **req) {
     if (!comm) return SHOAL_ERR_INVALID;
     int st = shoal__coll_arg_req(comm, "ireduce_scatter", req);
     if (st != SHOAL_OK) return st;

@@ -31,9 +31,9 @@ typedef struct ring {
     uint32_t tag;
     double deadline;
     int n, r, next, prev;
-    int shift;        /* rank r sends block r - s - shift at step s (see send_block) */
-    size_t total;     /* elements, split into n blocks */
-    size_t esz, ce;   /* element size; chunk length in elements */
+    int shift;      /* rank r sends block r - s - shift at step s (see send_block) */
+    size_t total;   /* elements, split into n blocks */
+    size_t esz, ce; /* element size; chunk length in elements */
 } ring;
 
 /* One chunk of the stream a rank receives: step s (0..n-2), chunk k of that step's block. */
@@ -103,7 +103,7 @@ typedef struct rs_state {
     char *dst;       /* block r's length: the result */
     shoal_dtype t;
     shoal_op op;
-    char *pool;      /* RS_POOL slots of slot_bytes: received chunks, reduced, then forwarded */
+    char *pool; /* RS_POOL slots of slot_bytes: received chunks, reduced, then forwarded */
     size_t slot_bytes;
     int free_slot[RS_POOL];
     int nfree;
@@ -135,8 +135,8 @@ static int rs_post(rs_state *s) {
         size_t off, len;
         chunk_of(g, recv_block(g, s->post.s), s->post.k, &off, &len);
         shoal_request *req = NULL;
-        st = shoal__coll_irecv(g->c, SHOAL__LANE_DATA, g->tag, s->pool + (size_t)slot * s->slot_bytes,
-                               len * g->esz, g->prev, &req);
+        st = shoal__coll_irecv(g->c, SHOAL__LANE_DATA, g->tag,
+                               s->pool + (size_t)slot * s->slot_bytes, len * g->esz, g->prev, &req);
         if (st != SHOAL_OK) {
             s->free_slot[s->nfree++] = slot;
             return st;
