@@ -158,6 +158,8 @@ typedef struct shoal__mesh {
     size_t group_len;
     int all_shm;    /* every peer is on shared memory: sockets matter only for doorbells */
     unsigned spins; /* poll rounds without sleeping, to space out epoll checks while spinning */
+    uint64_t activity; /* bumped whenever bytes move: a busy mesh keeps its waiters spinning */
+    int idle_drivers;  /* rpc handler threads free to drive the sockets (the monitor defers) */
     /* health: heartbeats on the control lane, driven by the monitor thread (monitor.c) */
     double hb_interval, hb_timeout; /* seconds; interval 0 disables heartbeats */
     double *last_rx;                /* per world rank: when we last read a byte from it */

@@ -543,6 +543,7 @@ static void conn_read(shoal__mesh *m, shoal__conn *c) {
             return;
         }
         m->last_rx[c->peer] = shoal__now(); /* any byte proves the peer alive */
+        m->activity++;
         budget -= (size_t)n < budget ? (size_t)n : budget;
         if (direct) {
             payload_advance(m, c, (uint64_t)n);
@@ -765,9 +766,12 @@ int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
         if (now >= deadline) return SHOAL_ERR_TIMEOUT;
         if (!m->progressing) {
             m->progressing = 1;
-            /* Spin briefly (a reply often comes within microseconds), then block. */
+            /* Spin briefly (a reply often comes within microseconds), then block. Traffic
+             * restarts the spin: a thread serving a stream of messages stays awake. */
             int ms = now < spin_until ? 0 : shoal__ms_until(deadline, 100);
+            uint64_t before = m->activity;
             shoal__engine_poll_once(m, ms);
+            if (m->activity != before && m->spin_us > 0) spin_until = shoal__now() + m->spin_us * 1e-6;
             m->progressing = 0;
             if (m->token_waiters) pthread_cond_broadcast(&m->cv);
         } else {

@@ -88,7 +88,9 @@ static void *monitor_main(void *arg) {
             continue;
         }
         double wake = m->hb_interval > 0 ? next_beat : now + 1.0;
-        if (!m->progressing && !m->token_waiters && now - m->last_user_wait > USER_ACTIVE_S) {
+        /* idle rpc handler threads drive the sockets themselves (and then run the calls they
+         * read without a hand-off); the monitor steps in only when none is free */
+        if (!m->progressing && !m->token_waiters && !m->idle_drivers && now - m->last_user_wait > USER_ACTIVE_S) {
             m->progressing = 1;
             shoal__engine_poll_once(m, shoal__ms_until(wake, POLL_MAX_MS));
             m->progressing = 0;

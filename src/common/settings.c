@@ -66,6 +66,13 @@ static const shoal_setting_info registry[] = {
      "compute threads of the CPU model engine (0: one per online core)"},
     {"cpu_isa", "SHOAL_CPU_ISA", "string", "auto",
      "CPU kernel set: auto (best the CPU supports), avx512, avx2 or scalar"},
+    /* cluster (pipeline workers) */
+    {"cache_dir", "SHOAL_CACHE_DIR", "string", "",
+     "where workers cache model files streamed from a leader (default: $XDG_CACHE_HOME/shoal, else ~/.cache/shoal)"},
+    {"worker_memory", "SHOAL_WORKER_MEMORY", "string", "",
+     "memory a worker offers for layers, e.g. 4G; a comma list (1G,3G) is taken by worker rank (default: MemAvailable)"},
+    {"worker_model", "SHOAL_WORKER_MODEL", "string", "",
+     "a worker's own copy of the model; none: always receive it from the leader (default: the leader's path, if present)"},
 };
 
 #define REGISTRY_LEN (sizeof registry / sizeof registry[0])

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comm/comm_core.h"
 #include "rpc/rpc_wire.h"
@@ -59,6 +60,7 @@ struct shoal_rpc {
     handler_entry *handlers;
     int nhandlers, cap;
     job *jq_head, *jq_tail; /* mesh->mu */
+    int driver;             /* a handler thread holds the mesh's progress token (mesh->mu) */
     pthread_cond_t jq_cv;
     int stop;
     pthread_t *threads;
@@ -186,7 +188,9 @@ static void call_done(void *user, int src, uint32_t tag, uint8_t *buf, uint64_t 
     if (rpc->jq_tail) rpc->jq_tail->next = j;
     else rpc->jq_head = j;
     rpc->jq_tail = j;
-    pthread_cond_signal(&rpc->jq_cv);
+    /* a handler thread driving the sockets runs this call itself as soon as its poll returns;
+     * wake another one only when that thread is not ours or more calls are waiting */
+    if (!rpc->driver || rpc->jq_head != j) pthread_cond_signal(&rpc->jq_cv);
 }
 
 /* Posts the reply to job j (mesh->mu held). body is malloc'd (owned by the send) or NULL. */
@@ -283,26 +287,64 @@ static int32_t run_job(shoal_rpc *rpc, const job *j, uint8_t **body, size_t *len
     return SHOAL_OK;
 }
 
+/* While no application thread waits on the mesh, one idle handler thread drives the sockets
+ * itself (leader/follower): a call it reads is run by that same thread, with no hand-off to
+ * another. The others sleep until a call is queued for them. An application thread that
+ * starts waiting takes the sockets back (its wait kicks the driver out of epoll). */
+static int drive_progress(shoal_rpc *rpc, double *spin_until) {
+    shoal__mesh *m = rpc->mesh;
+    if (m->progressing || m->token_waiters || shoal__now() - m->last_user_wait < 0.001) return 0;
+    m->progressing = 1;
+    rpc->driver = 1;
+    double now = shoal__now();
+    int ms = now < *spin_until ? 0 : 100;
+    uint64_t before = m->activity;
+    shoal__engine_poll_once(m, ms);
+    if (m->activity != before) *spin_until = shoal__now() + m->spin_us * 1e-6;
+    rpc->driver = 0;
+    m->progressing = 0;
+    if (m->token_waiters) pthread_cond_broadcast(&m->cv);
+    return 1;
+}
+
 static void *pool_main(void *arg) {
     shoal_rpc *rpc = arg;
     shoal__mesh *m = rpc->mesh;
+    double spin_until = 0;
     pthread_mutex_lock(&m->mu);
+    m->idle_drivers++;
     for (;;) {
-        while (!rpc->jq_head && !rpc->stop) pthread_cond_wait(&rpc->jq_cv, &m->mu);
+        if (rpc->stop) break;
         job *j = rpc->jq_head;
-        if (!j || rpc->stop) break;
+        if (!j) {
+            if (drive_progress(rpc, &spin_until)) continue;
+            struct timespec ts; /* jq_cv uses CLOCK_MONOTONIC */
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 20 * 1000000L; /* re-check now and then whether driving is needed */
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&rpc->jq_cv, &m->mu, &ts);
+            continue;
+        }
         rpc->jq_head = j->next;
         if (!rpc->jq_head) rpc->jq_tail = NULL;
+        m->idle_drivers--;
         pthread_mutex_unlock(&m->mu);
         uint8_t *body;
         size_t len;
         int32_t st = run_job(rpc, j, &body, &len);
         pthread_mutex_lock(&m->mu);
+        m->idle_drivers++;
         if (st == SHOAL_ERR_TIMEOUT) free(body);
         else post_reply(rpc, j, st, body, len);
         free(j->buf);
         free(j);
+        spin_until = shoal__now() + m->spin_us * 1e-6; /* the next call may be close behind */
     }
+    m->idle_drivers--;
+    pthread_cond_signal(&m->monitor_cv); /* the monitor may have to drive again */
     pthread_mutex_unlock(&m->mu);
     return NULL;
 }
@@ -335,7 +377,11 @@ int shoal_rpc_create(shoal_rpc **out, shoal_comm *c, const shoal_rpc_config *cfg
     rpc->max_size = max;
     atomic_init(&rpc->next_id, 1);
     pthread_mutex_init(&rpc->reg_mu, NULL);
-    pthread_cond_init(&rpc->jq_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rpc->jq_cv, &ca);
+    pthread_condattr_destroy(&ca);
     rpc->threads = calloc((size_t)threads, sizeof *rpc->threads);
     shoal__sink calls = {rpc->req_ctx, rpc, call_begin, call_done, NULL};
     shoal__sink replies = {rpc->rep_ctx, rpc, reply_begin, reply_done, reply_peer_lost};
@@ -369,6 +415,7 @@ int shoal_rpc_free(shoal_rpc *rpc) {
     shoal__engine_remove_sink(m, rpc->rep_ctx);
     rpc->stop = 1;
     pthread_cond_broadcast(&rpc->jq_cv);
+    shoal__mesh_kick(m); /* a handler thread may be driving the sockets, in epoll_wait */
     for (int b = 0; b < BUCKETS; b++)
         while (rpc->buckets[b]) {
             shoal_future *f = rpc->buckets[b];

@@ -4,7 +4,9 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "shoal/rpc.h"
@@ -32,6 +34,14 @@ static int h_empty(void *user, int caller, const void *args, size_t len, void **
     return SHOAL_OK;
 }
 
+/* Ends the callee's idle phase: like a real worker, the callee is not inside a shoal call
+ * while it serves, so its handler threads drive the sockets. */
+static int h_phase_done(void *user, int caller, const void *args, size_t len, void **reply,
+                        size_t *reply_len, char *err, size_t errcap) {
+    atomic_store((atomic_int *)user, 1);
+    return SHOAL_OK;
+}
+
 typedef struct rpc_opts {
     int iters, inflight;
 } rpc_opts;
@@ -45,8 +55,9 @@ static int worker(const rpc_opts *o) {
     }
     shoal_rpc *rpc = NULL;
     int rank = shoal_comm_rank(c), rc = CLI_EXIT_FAIL;
+    atomic_int phase_done = 0;
     if (shoal_rpc_create(&rpc, c, NULL) != SHOAL_OK || shoal_rpc_register(rpc, "empty", h_empty, NULL) != SHOAL_OK ||
-        shoal_barrier(c) != SHOAL_OK) {
+        shoal_rpc_register(rpc, "phase_done", h_phase_done, &phase_done) != SHOAL_OK || shoal_barrier(c) != SHOAL_OK) {
         fprintf(stderr, "shoal bench rpc: %s\n", shoal_comm_last_error(c));
         goto out;
     }
@@ -86,6 +97,10 @@ static int worker(const rpc_opts *o) {
             }
             rate[b] = total / (now_s() - t0);
             free(fs);
+            if (shoal_rpc_call(rpc, 1, "phase_done", NULL, 0, NULL, NULL, 10) != SHOAL_OK) goto out;
+        } else {
+            while (!atomic_load(&phase_done)) usleep(200);
+            atomic_store(&phase_done, 0);
         }
         if (shoal_barrier(c) != SHOAL_OK) goto out;
     }
