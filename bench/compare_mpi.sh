@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shoal vs Open MPI on the same collective, sizes and ranks, in the same run:
-#   1. `shoal bench coll` (shoal's TCP mesh over loopback)
+#   1. `shoal bench coll` with SHOAL_TRANSPORT=tcp (shoal's TCP mesh over loopback)
 #   2. mpi_coll_bench under `mpirun --mca btl self,tcp` (Open MPI over TCP: the same transport)
-#   3. mpi_coll_bench under plain `mpirun` (Open MPI's default transports: shared memory)
+#   3. `shoal bench coll` with its default transport (shared memory between local ranks)
+#   4. mpi_coll_bench under plain `mpirun` (Open MPI's default transports: shared memory)
 # Each is repeated --reps times, interleaved so that drift of the machine hits all alike, and
 # the tables show per-size medians. See bench/README.md for the columns.
 #
@@ -49,9 +50,10 @@ sweep=(--op "$op" --min "$min" --max "$max" "${common[@]}")
 mpirun=(mpirun --allow-run-as-root --oversubscribe -np "$n")
 
 for ((r = 1; r <= reps; r++)); do
-    echo "# repetition $r of $reps: shoal, Open MPI over TCP, Open MPI default transports" >&2
-    "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoal.$r"
+    echo "# repetition $r of $reps: shoal and Open MPI over TCP, then both over shared memory" >&2
+    SHOAL_TRANSPORT=tcp "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoal.$r"
     "${mpirun[@]}" --mca btl self,tcp "$mpibench" "${sweep[@]}" >"$tmp/tcp.$r"
+    "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoalshm.$r"
     "${mpirun[@]}" "$mpibench" "${sweep[@]}" >"$tmp/shm.$r"
 done
 
@@ -77,13 +79,14 @@ medians() {
 }
 
 medians "$tmp"/shoal.* >"$tmp/shoal.med"
+medians "$tmp"/shoalshm.* >"$tmp/shoalshm.med"
 medians "$tmp"/tcp.* >"$tmp/tcp.med"
 medians "$tmp"/shm.* >"$tmp/shm.med"
 
-# table TITLE MPI_MEDIANS: shoal's medians beside one Open MPI configuration's.
+# table TITLE MPI_MEDIANS SHOAL_MEDIANS: shoal's medians beside one Open MPI configuration's.
 table() {
     echo
-    echo "## $op, $n ranks: shoal vs $1 (medians of $reps runs)"
+    echo "## $op, $n ranks: $1 (medians of $reps runs)"
     awk '
     NR == FNR { mt[$1] = $2; mb[$1] = $3; next }
     FNR == 1 {
@@ -97,13 +100,13 @@ table() {
         br = $2 > 0 ? mt[$1] / $2 : 0
         printf "%14d %11.2f %11.2f %8.2f %12.3f %12.3f %8.2f\n", $1, $2, mt[$1], tr, $3, mb[$1], br
     }
-    ' "$2" "$tmp/shoal.med"
+    ' "$2" "$3"
 }
 
 head -n 1 "$tmp/shoal.1"
 head -n 1 "$tmp/tcp.1"
-table "Open MPI over TCP (--mca btl self,tcp)" "$tmp/tcp.med"
-table "Open MPI default transports (shared memory, btl vader)" "$tmp/shm.med"
+table "shoal over TCP vs Open MPI over TCP (--mca btl self,tcp)" "$tmp/tcp.med" "$tmp/shoal.med"
+table "shoal shared memory vs Open MPI default transports (shared memory, btl vader)" "$tmp/shm.med" "$tmp/shoalshm.med"
 echo
 echo "# time ratio = shoal_us / mpi_us (below 1: shoal is faster);" \
     "busbw ratio = shoal_busbw / mpi_busbw (above 1: shoal is faster)"

@@ -66,6 +66,10 @@ int shoal_comm_init(shoal_comm **out, const shoal_comm_config *cfg) {
     c->timeout_s = rc.timeout_s;
     c->algo = rc.algo;
     c->tuning = rc.tuning;
+    /* Pipeline chunks: small over shared memory, where a chunk is a copy through a ring that
+     * should stay in cache; large over TCP, where each chunk costs a round of the event loop
+     * (measured: 2 MiB halves a 64 MiB all-reduce over loopback against 256 KiB). */
+    if (!c->tuning.chunk) c->tuning.chunk = m->all_shm ? (256u << 10) : (2u << 20);
     shoal__mesh_unref(m); /* comm_new took its own reference */
     shoal__config_release(&rc);
     *out = c;

@@ -160,6 +160,8 @@ typedef struct shoal__mesh {
     unsigned spins; /* poll rounds without sleeping, to space out epoll checks while spinning */
     uint64_t activity; /* bumped whenever bytes move: a busy mesh keeps its waiters spinning */
     int idle_drivers;  /* rpc handler threads free to drive the sockets (the monitor defers) */
+    int local_ranks;    /* ranks of the world group on this host, this one included */
+    int oversubscribed; /* more local ranks than cores: waits yield the core instead of spinning */
     /* health: heartbeats on the control lane, driven by the monitor thread (monitor.c) */
     double hb_interval, hb_timeout; /* seconds; interval 0 disables heartbeats */
     double *last_rx;                /* per world rank: when we last read a byte from it */

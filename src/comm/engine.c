@@ -5,6 +5,7 @@
  * for a request takes the progress token and drives the sockets (see comm_core.h), so a
  * blocking call's hot path is: writev inline, epoll_wait, one read(), match, return. */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -772,6 +773,13 @@ int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
             uint64_t before = m->activity;
             shoal__engine_poll_once(m, ms);
             if (m->activity != before && m->spin_us > 0) spin_until = shoal__now() + m->spin_us * 1e-6;
+            if (ms == 0 && m->oversubscribed) { /* the peer we wait for may need this core */
+                m->progressing = 0;
+                pthread_mutex_unlock(&m->mu);
+                sched_yield();
+                pthread_mutex_lock(&m->mu);
+                m->progressing = 1;
+            }
             m->progressing = 0;
             if (m->token_waiters) pthread_cond_broadcast(&m->cv);
         } else {

@@ -85,6 +85,7 @@ static int wait_all(shoal_comm *c, int use_done, uint64_t target, double deadlin
             all = v >= target;
         }
         if (all) return SHOAL_OK;
+        if (m->oversubscribed) sched_yield(); /* the rank we wait for may need this core */
         if ((spins & 255) == 0) {
             int st = wait_status(c, deadline);
             if (st == SHOAL_ERR_TIMEOUT) {

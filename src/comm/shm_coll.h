@@ -7,7 +7,7 @@
 
 #include "shoal/comm.h"
 
-#define SHOAL__SHM_SLOT 8192 /* bytes per rank and operation: larger messages take the rings */
+#define SHOAL__SHM_SLOT 65536 /* bytes per rank and operation: larger messages take the rings */
 
 size_t shoal__shm_area_bytes(int n);
 void shoal__shm_area_init(void *mem, int n);

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE 1 /* accept4 */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,22 +65,27 @@ static void host_key(char *buf, size_t cap, int rank) { snprintf(buf, cap, "shoa
 
 int shoal__shm_prepare(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int *lfd) {
     *lfd = -1;
-    if (rc->transport == 1 || m->size == 1) return SHOAL_OK;
-    char id[512] = "none", key[64], err[256];
-    struct sockaddr_un a;
-    socklen_t alen;
-    sock_addr(m, m->rank, &a, &alen);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, alen) == 0 && listen(fd, 128) == 0) {
-        *lfd = fd;
-        host_identity(rc, id, sizeof id);
-    } else {
-        if (rc->transport == 2)
-            return shoal__init_fail(SHOAL_ERR_SYSTEM, NULL, 0, "SHOAL_TRANSPORT=shm: no local socket: %s",
-                                    strerror(errno));
-        shoal__log(SHOAL__LOG_WARN, "shared memory unavailable (%s): using TCP only", strerror(errno));
-        if (fd >= 0) close(fd);
+    if (m->size == 1) return SHOAL_OK;
+    char id[600], key[64], err[256];
+    host_identity(rc, id, sizeof id - 8);
+    if (rc->transport != 1) {
+        struct sockaddr_un a;
+        socklen_t alen;
+        sock_addr(m, m->rank, &a, &alen);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, alen) == 0 && listen(fd, 128) == 0) {
+            *lfd = fd;
+        } else {
+            if (rc->transport == 2)
+                return shoal__init_fail(SHOAL_ERR_SYSTEM, NULL, 0, "SHOAL_TRANSPORT=shm: no local socket: %s",
+                                        strerror(errno));
+            shoal__log(SHOAL__LOG_WARN, "shared memory unavailable (%s): using TCP only", strerror(errno));
+            if (fd >= 0) close(fd);
+        }
     }
+    /* the identity is published even over TCP: counting the ranks of this host tells whether
+     * the host is oversubscribed (then waits yield instead of spinning) */
+    strcat(id, *lfd >= 0 ? "#shm" : "#tcp");
     host_key(key, sizeof key, m->rank);
     int st = shoal__store_set(m->store, key, id, strlen(id), deadline, err, sizeof err);
     if (st != SHOAL_OK) {
@@ -90,17 +96,27 @@ int shoal__shm_prepare(shoal__mesh *m, shoal__resolved_config *rc, double deadli
     return SHOAL_OK;
 }
 
-/* Whether peer shares our host (by the published identities). */
-static int same_host(shoal__mesh *m, const char *mine, int peer, double deadline, int *same) {
+/* Whether peer shares our host (*local) and can share memory with us (*shm), by the
+ * published identities "ID#shm" / "ID#tcp". */
+static int same_host(shoal__mesh *m, const char *mine, int peer, double deadline, int *local, int *shm) {
     char key[64], err[256];
     host_key(key, sizeof key, peer);
     void *val = NULL;
     size_t len = 0;
     int st = shoal__store_get(m->store, key, &val, &len, deadline, err, sizeof err);
     if (st != SHOAL_OK) return shoal__init_fail(st, &peer, 1, "rendezvous: rank %d's host: %s", peer, err);
-    *same = strcmp(mine, "none") != 0 && len == strlen(mine) && memcmp(val, mine, len) == 0;
+    size_t n = strlen(mine) - 4; /* without the #shm / #tcp suffix */
+    *local = len == n + 4 && memcmp(val, mine, n) == 0;
+    *shm = *local && memcmp((char *)val + n, "#shm", 4) == 0 && strcmp(mine + n, "#shm") == 0;
     free(val);
     return SHOAL_OK;
+}
+
+static int online_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 static void attach(shoal__mesh *m, int peer, uint8_t *base, size_t len, size_t ctrl, size_t data, int low, int init) {
@@ -264,20 +280,25 @@ static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_
 }
 
 int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int lfd) {
-    if (rc->transport == 1 || m->size == 1) return SHOAL_OK;
+    m->local_ranks = 1;
+    if (m->size == 1) return SHOAL_OK;
     int st = SHOAL_OK, *same = calloc((size_t)m->size, sizeof *same), *done = calloc((size_t)m->size, sizeof *done);
-    char mine[512] = "none";
+    char mine[600];
     if (!same || !done) {
         st = shoal__init_fail(SHOAL_ERR_NOMEM, NULL, 0, "out of memory");
         goto out;
     }
-    if (lfd >= 0) host_identity(rc, mine, sizeof mine);
+    host_identity(rc, mine, sizeof mine - 8);
+    strcat(mine, lfd >= 0 ? "#shm" : "#tcp");
     for (int p = 0; p < m->size && st == SHOAL_OK; p++) {
         if (p == m->rank) continue;
-        st = same_host(m, mine, p, deadline, &same[p]);
+        int local = 0;
+        st = same_host(m, mine, p, deadline, &local, &same[p]);
+        m->local_ranks += local;
         if (st == SHOAL_OK && rc->transport == 2 && !same[p])
             st = shoal__init_fail(SHOAL_ERR_INVALID, &p, 1, "SHOAL_TRANSPORT=shm, but rank %d is on another host", p);
     }
+    m->oversubscribed = m->local_ranks > online_cpus();
     int gfd = -1, all_here = lfd >= 0;
     for (int p = 0; p < m->size; p++) all_here &= p == m->rank || same[p];
     if (st == SHOAL_OK && m->rank == 0 && all_here && m->size <= SHOAL__SHM_MAX_RANKS) {

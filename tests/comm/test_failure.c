@@ -4,7 +4,8 @@
  *  init   — a world of 3 where rank 2 never starts: init times out naming rank 2.
  *  stall  — a rank that never joins an all-reduce: the others time out (no hang).
  *  abort  — shoal_comm_abort from another thread unblocks a receive and an all-reduce.
- * Usage: test_failure kill|init|stall|abort */
+ *  nokey  — a group spanning hosts refuses to start without a cluster key.
+ * Usage: test_failure kill|init|stall|abort|nokey */
 #include <pthread.h>
 #include <stdint.h>
 
@@ -97,6 +98,26 @@ static int init_body(harness_group *g, int rank, void *arg) {
     CHECK(st == SHOAL_ERR_TIMEOUT && c == NULL, "init gave %s", shoal_status_str(st));
     CHECK(dt < 8, "init took %.2f s with a 2 s deadline", dt);
     CHECK(strstr(shoal_comm_init_error(), "2"), "error should name rank 2: %s", shoal_comm_init_error());
+    return 0;
+}
+
+/* A group whose master is on another host must not start without a key. The check comes
+ * before any connection: the address (TEST-NET-1, RFC 5737) is never contacted. */
+static int nokey_check(void) {
+    shoal_comm_config cfg = SHOAL_COMM_CONFIG_INIT;
+    cfg.rank = 1;
+    cfg.world_size = 2;
+    cfg.master = "192.0.2.1:29500";
+    cfg.key = "";
+    cfg.key_len = 0;
+    cfg.init_timeout_s = 2;
+    shoal_comm *c = NULL;
+    double t0 = harness_now();
+    int st = shoal_comm_init(&c, &cfg);
+    printf("multi-host without a key: %s (%s)\n", shoal_status_str(st), shoal_comm_init_error());
+    CHECK(st == SHOAL_ERR_AUTH && c == NULL && strstr(shoal_comm_init_error(), "key"), "init gave %s",
+          shoal_status_str(st));
+    CHECK(harness_now() - t0 < 1, "refusal took %.2f s: it must not try to connect", harness_now() - t0);
     return 0;
 }
 
@@ -200,6 +221,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "init")) {
         harness_group_init(&g, 3);
         bad = harness_run(&g, init_body, NULL, 30, NULL);
+    } else if (!strcmp(mode, "nokey")) {
+        bad = nokey_check();
     } else if (!strcmp(mode, "stall")) {
         harness_group_init(&g, 3);
         bad = harness_run(&g, stall_body, NULL, 30, NULL);

@@ -19,7 +19,7 @@ shoal_add_test(NAME comm_split_mixed_n5 COMMAND env SHOAL_TEST_HOSTS=2 $<TARGET_
                TIMEOUT 180 LABELS comm)
 shoal_add_test(NAME comm_failure_kill_tcp COMMAND env SHOAL_TRANSPORT=tcp $<TARGET_FILE:test_failure> kill
                TIMEOUT 120 LABELS comm)
-foreach(mode kill init stall abort)
+foreach(mode kill init stall abort nokey)
   shoal_add_test(NAME comm_failure_${mode} COMMAND $<TARGET_FILE:test_failure> ${mode} TIMEOUT 120 LABELS comm)
 endforeach()
 foreach(n 4 5)
