@@ -7,7 +7,7 @@
 #   make asan     build-asan/ with AddressSanitizer + UBSan, whole suite, SHOAL_TEST_QUICK=1
 #   make tsan     build-tsan/ with ThreadSanitizer, the comm tests (ctest -L comm)
 #   make bench    build, then bench/compare_mpi.sh (shoal vs Open MPI); BENCH_ARGS passes options
-#   make run      build, then a 4-rank local run of the demo (README.md)
+#   make run      build, then a distributed generation on 4 local workers (README.md)
 #   make docs     regenerate docs/settings.md from `shoal settings --markdown`
 #   make clean    remove the build directories
 
@@ -71,8 +71,8 @@ bench: build
 	bench/compare_mpi.sh --build $(BUILD) $(BENCH_ARGS)
 
 run: build
-	@echo "+ $(BUILD)/shoal launch -n 4 -- $(BUILD)/allreduce_demo"
-	@$(BUILD)/shoal launch -n 4 -- $(BUILD)/allreduce_demo
+	@echo "+ $(BUILD)/shoal run --workers 4 -n 32"
+	@$(BUILD)/shoal run --workers 4 -n 32
 
 docs: build
 	$(BUILD)/shoal settings --markdown > docs/settings.md

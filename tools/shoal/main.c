@@ -2,9 +2,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_model.h"
 #include "shoal/shoal.h"
 
 static const cli_command commands[] = {
+    {"run", "generate text with a model on the CPU", cmd_run, cmd_run_help},
+    {"inspect", "show a model: architecture, shapes, tensor types, sizes", cmd_inspect, cmd_inspect_help},
+    {"genmodel", "write a random-weight model (GGUF, HF safetensors, llama2.c)", cmd_genmodel,
+     cmd_genmodel_help},
     {"launch", "start N local ranks of a program (like mpirun -np N)", cmd_launch,
      cmd_launch_help},
     {"worker", "serve a leader as a pool worker (spawned, or --join HOST:PORT)", cmd_worker,

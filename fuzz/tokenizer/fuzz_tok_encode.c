@@ -1,0 +1,100 @@
+#define _GNU_SOURCE /* memmem */
+/* Fuzz target: encoding arbitrary bytes. The first byte picks flags; the rest is the text. It
+ * is encoded with every vocabulary the test data provides (llama2.c tok512, Llama-2 SPM from
+ * GGUF, GPT-2, Llama-3 and Qwen2 byte-level), or with a small built-in vocabulary of each kind
+ * when the test data is absent. Without PARSE_SPECIAL, decoding must give the input back
+ * (SPM: unless it contains U+2581, the space symbol itself). */
+#include <stdio.h>
+
+#include "fuzz/tokenizer/fuzz_tok_common.h"
+
+#define MAX_TOK 8
+static shoal_tokenizer *toks[MAX_TOK];
+static int n_toks = -1;
+
+static const char *data_dir(void) {
+    const char *d = getenv("SHOAL_TESTDATA");
+    if (d && *d) return d;
+    d = getenv("SHOAL_TESTDATA_DEFAULT");
+    return d && *d ? d : "../shared/testdata";
+}
+
+/* Takes the result of a load: add(rc, &t) after the call, since argument order is unspecified. */
+static void add(int rc, shoal_tokenizer **t) {
+    if (rc == SHOAL_OK && n_toks < MAX_TOK) toks[n_toks++] = *t;
+    else shoal_tokenizer_free(*t);
+    *t = NULL;
+}
+
+/* Tiny vocabularies of both kinds with every byte, so round trips hold without test data. */
+static void add_builtin(void) {
+    static char texts[256 * 8 + 64];
+    shoal_vocab_str tok[300];
+    size_t n = 0, at = 0;
+    const char *fixed[] = {"<unk>", "<s>", "</s>"};
+    for (int i = 0; i < 3; i++) tok[n++] = (shoal_vocab_str){fixed[i], strlen(fixed[i])};
+    for (int b = 0; b < 256; b++) {
+        int l = snprintf(texts + at, 8, "<0x%02X>", b);
+        tok[n++] = (shoal_vocab_str){texts + at, (size_t)l};
+        at += (size_t)l;
+    }
+    tok[n++] = (shoal_vocab_str){"\xE2\x96\x81", 3};
+    tok[n++] = (shoal_vocab_str){"\xE2\x96\x81" "a", 4};
+    shoal_vocab_spec s = SHOAL_VOCAB_SPEC_INIT;
+    s.model = "llama";
+    s.n_tokens = n;
+    s.tokens = tok;
+    shoal_tokenizer *t = NULL;
+    int rc = shoal_tokenizer_from_spec(&s, &t, NULL, 0);
+    add(rc, &t);
+}
+
+static void init(void) {
+    char a[1024], b[1024];
+    const char *d = data_dir();
+    shoal_tokenizer *t = NULL;
+    int rc;
+    n_toks = 0;
+    snprintf(a, sizeof a, "%s/stories260K/tok512.bin", d);
+    rc = shoal_tokenizer_load_llama2c(a, 512, &t, NULL, 0);
+    add(rc, &t);
+    snprintf(a, sizeof a, "%s/gguf/llama-2-tiny-random.gguf", d);
+    rc = shoal_tokenizer_load_gguf(a, &t, NULL, 0);
+    add(rc, &t);
+    static const char *const sets[][3] = {{"gpt2/encoder.json", "gpt2/vocab.bpe", "gpt-2"},
+                                          {"llama3/encoder.json", "llama3/vocab.bpe", "llama-bpe"},
+                                          {"qwen2/vocab.json", "qwen2/merges.txt", "qwen2"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(a, sizeof a, "%s/tokenizers/%s", d, sets[i][0]);
+        snprintf(b, sizeof b, "%s/tokenizers/%s", d, sets[i][1]);
+        rc = shoal_tokenizer_load_gpt2_files(a, b, sets[i][2], &t, NULL, 0);
+        add(rc, &t);
+    }
+    add_builtin();
+    fprintf(stderr, "fuzz_tok_encode: %d vocabularies\n", n_toks);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (n_toks < 0) init();
+    if (!size) return 0;
+    static const unsigned flag_sets[] = {
+        0, SHOAL_TOKENIZE_ADD_SPECIAL, SHOAL_TOKENIZE_PARSE_SPECIAL,
+        SHOAL_TOKENIZE_ADD_BOS | SHOAL_TOKENIZE_ADD_EOS | SHOAL_TOKENIZE_PARSE_SPECIAL};
+    unsigned flags = flag_sets[data[0] % 4];
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+    static int32_t ids[FUZZ_MAX_IDS];
+    static char back[FUZZ_MAX_IDS * 4];
+    for (int k = 0; k < n_toks; k++) {
+        const shoal_tokenizer *t = toks[k];
+        fuzz_tok_encode(t, text, len, flags);
+        if (flags & SHOAL_TOKENIZE_PARSE_SPECIAL) continue;
+        if (shoal_tokenizer_get_kind(t) == SHOAL_TOKENIZER_SPM && memmem(text, len, "\xE2\x96\x81", 3)) continue;
+        size_t n, bn;
+        if (shoal_tokenizer_encode(t, text, len, flags, ids, FUZZ_MAX_IDS, &n) != SHOAL_OK) continue;
+        if (shoal_tokenizer_decode(t, ids, n, 0, back, sizeof back, &bn) != SHOAL_OK) abort();
+        if (bn != len || memcmp(back, text, len)) abort();
+    }
+    return 0;
+}

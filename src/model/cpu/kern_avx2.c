@@ -1,0 +1,176 @@
+/* AVX2 + FMA + F16C kernels (compiled with target attributes, chosen at run time). Quantized
+ * products follow llama.cpp's trick: |w| (unsigned) times sign(w)*x (signed) with maddubs, so
+ * an int8 x int8 block dot is maddubs + madd; K-quants use the scalar code. */
+#include <immintrin.h>
+
+#include "model/cpu/kernels.h"
+#include "model/dtype.h"
+
+#define T __attribute__((target("avx2,fma,f16c")))
+#define ACT(act, t, stride) ((const void *)((const char *)(act) + (size_t)(t) * (stride)))
+
+T static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Loads 8 weights of the given kind as f32. */
+#define LOAD_F32(p, i) _mm256_loadu_ps((const float *)(p) + (i))
+#define LOAD_F16(p, i) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (i))))
+#define LOAD_BF16(p, i)                                                                        \
+    _mm256_castsi256_ps(_mm256_slli_epi32(                                                     \
+        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (i)))), 16))
+
+/* Float-weight tile: cols % 8 handled by a scalar tail. */
+#define FLOAT_DOT(NAME, LOAD, SCALAR)                                                          \
+    T static void NAME(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
+                       size_t os) {                                                            \
+        int t = 0;                                                                             \
+        for (; t + 4 <= nt; t += 4) {                                                          \
+            const float *x0 = ACT(act, t, as), *x1 = ACT(act, t + 1, as);                      \
+            const float *x2 = ACT(act, t + 2, as), *x3 = ACT(act, t + 3, as);                  \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
+            int i = 0;                                                                         \
+            for (; i + 8 <= cols; i += 8) {                                                    \
+                __m256 wv = LOAD(w, i);                                                        \
+                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + i), a0);                         \
+                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + i), a1);                         \
+                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + i), a2);                         \
+                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + i), a3);                         \
+            }                                                                                  \
+            float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);                  \
+            for (; i < cols; i++) {                                                            \
+                float wi = SCALAR(w, i);                                                       \
+                s0 += wi * x0[i], s1 += wi * x1[i], s2 += wi * x2[i], s3 += wi * x3[i];        \
+            }                                                                                  \
+            out[t * os] = s0, out[(t + 1) * os] = s1, out[(t + 2) * os] = s2,                  \
+                     out[(t + 3) * os] = s3;                                                   \
+        }                                                                                      \
+        for (; t < nt; t++) {                                                                  \
+            const float *x = ACT(act, t, as);                                                  \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
+            int i = 0;                                                                         \
+            for (; i + 32 <= cols; i += 32) {                                                  \
+                a0 = _mm256_fmadd_ps(LOAD(w, i), _mm256_loadu_ps(x + i), a0);                  \
+                a1 = _mm256_fmadd_ps(LOAD(w, i + 8), _mm256_loadu_ps(x + i + 8), a1);          \
+                a2 = _mm256_fmadd_ps(LOAD(w, i + 16), _mm256_loadu_ps(x + i + 16), a2);        \
+                a3 = _mm256_fmadd_ps(LOAD(w, i + 24), _mm256_loadu_ps(x + i + 24), a3);        \
+            }                                                                                  \
+            for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(LOAD(w, i), _mm256_loadu_ps(x + i), a0); \
+            float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));        \
+            for (; i < cols; i++) s += SCALAR(w, i) * x[i];                                    \
+            out[t * os] = s;                                                                   \
+        }                                                                                      \
+    }
+
+#define S_F32(p, i) (((const float *)(p))[i])
+#define S_F16(p, i) shoal__fp16_to_f32(((const uint16_t *)(p))[i])
+#define S_BF16(p, i) shoal__bf16_to_float(((const uint16_t *)(p))[i])
+FLOAT_DOT(dot_f32, LOAD_F32, S_F32)
+FLOAT_DOT(dot_f16, LOAD_F16, S_F16)
+FLOAT_DOT(dot_bf16, LOAD_BF16, S_BF16)
+
+/* int8 block dot -> 8 int32 lanes as f32: sum(w * x) with w, x signed int8. */
+T static inline __m256 i8dot(__m256i w, __m256i x) {
+    __m256i ax = _mm256_sign_epi8(w, w);
+    __m256i sy = _mm256_sign_epi8(x, w);
+    __m256i p16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+T static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(0xF));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0xF));
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+#define QUANT_DOT(NAME, BLOCK, UNPACK)                                                         \
+    T static void NAME(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
+                       size_t os) {                                                            \
+        const BLOCK *wb = w;                                                                   \
+        int nb = cols / 32;                                                                    \
+        for (int t = 0; t < nt; t += 4) {                                                      \
+            int k = nt - t < 4 ? nt - t : 4;                                                   \
+            const shoal__block_q8 *x[4];                                                       \
+            __m256 acc[4];                                                                     \
+            for (int j = 0; j < 4; j++) {                                                      \
+                x[j] = ACT(act, t + (j < k ? j : 0), as);                                      \
+                acc[j] = _mm256_setzero_ps();                                                  \
+            }                                                                                  \
+            for (int b = 0; b < nb; b++) {                                                     \
+                __m256i wq = UNPACK(wb[b].qs);                                                 \
+                float dw = _cvtsh_ss(wb[b].d);                                         \
+                for (int j = 0; j < k; j++) {                                                  \
+                    __m256 p = i8dot(wq, _mm256_loadu_si256((const __m256i *)x[j][b].qs));     \
+                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][b].d), p, acc[j]);       \
+                }                                                                              \
+            }                                                                                  \
+            for (int j = 0; j < k; j++) out[(t + j) * os] = hsum(acc[j]);                      \
+        }                                                                                      \
+    }
+
+#define UNPACK_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
+QUANT_DOT(dot_q8_0, shoal__block_q8_0, UNPACK_Q8)
+QUANT_DOT(dot_q4_0, shoal__block_q4_0, unpack_q4)
+
+T static void quantize_act(const float *x, shoal__block_q8 *y, int n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / 32; b++, x += 32) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(x + 8 * j);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[j]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i i[4];
+        for (int j = 0; j < 4; j++)
+            i[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        /* pack 32 int32 -> 32 int8 in order: packs interleave 128-bit lanes, permute fixes it */
+        __m256i p01 = _mm256_packs_epi32(i[0], i[1]), p23 = _mm256_packs_epi32(i[2], i[3]);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[b].qs, p);
+    }
+}
+
+T static float dot1(const float *a, const float *b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+T static void axpy(float *y, float a, const float *x, int n) {
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+extern const shoal__cpu_kernels shoal__kernels_scalar;
+
+const shoal__cpu_kernels shoal__kernels_avx2 = {
+    .isa = "avx2",
+    .dot = {[SHOAL_WTYPE_F32] = dot_f32, [SHOAL_WTYPE_F16] = dot_f16, [SHOAL_WTYPE_BF16] = dot_bf16,
+            [SHOAL_WTYPE_Q8_0] = dot_q8_0, [SHOAL_WTYPE_Q4_0] = dot_q4_0, [SHOAL_WTYPE_Q4_K] = NULL,
+            [SHOAL_WTYPE_Q6_K] = NULL},
+    .quantize_act = quantize_act,
+    .dot_f32 = dot1,
+    .axpy = axpy,
+};

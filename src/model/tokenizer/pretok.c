@@ -1,0 +1,131 @@
+/* Pre-tokenizer split rules, hand-written equivalents of the GPT-2, Llama-3 and Qwen2 regexes
+ * (as Hugging Face tokenizers runs them with Oniguruma: leftmost alternative wins, greedy
+ * quantifiers backtrack). Every position matches some alternative, so the words tile the text.
+ * Each matcher works on decoded code points and their class (letter, number, space, other);
+ * bytes that are not valid UTF-8 are single "other" code points. Work is linear in the text. */
+#include <stdlib.h>
+
+#include "common/common.h"
+#include "model/tokenizer/tok_internal.h"
+#include "model/tokenizer/unicode.h"
+
+int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len) {
+    if (len + 1 > pt->cap) {
+        size_t cap = pt->cap ? pt->cap : 64;
+        while (cap < len + 1) cap *= 2;
+        uint32_t *cp = realloc(pt->cp, cap * sizeof *cp);
+        if (cp) pt->cp = cp;
+        uint8_t *cls = realloc(pt->cls, cap);
+        if (cls) pt->cls = cls;
+        uint32_t *off = realloc(pt->off, cap * sizeof *off);
+        if (off) pt->off = off;
+        if (!cp || !cls || !off) return SHOAL_ERR_NOMEM;
+        pt->cap = cap;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t c;
+        size_t l = shoal__utf8_decode(text + i, len - i, &c);
+        pt->cp[k] = c;
+        pt->cls[k] = (uint8_t)shoal__unicode_class(c);
+        pt->off[k] = (uint32_t)i;
+        k++;
+        i += l;
+    }
+    pt->off[k] = (uint32_t)len;
+    pt->n_chars = k;
+    return SHOAL_OK;
+}
+
+void shoal__pretok_free(shoal__pretok *pt) {
+    free(pt->cp);
+    free(pt->cls);
+    free(pt->off);
+    pt->cp = NULL;
+    pt->cls = NULL;
+    pt->off = NULL;
+    pt->cap = pt->n_chars = 0;
+}
+
+static uint32_t ascii_lower(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* 's|'t|'re|'ve|'m|'ll|'d (the alternatives are prefix-free, so order does not matter); icase
+ * for Llama-3's (?i:...), ASCII case only. Returns the match length or 0. */
+static size_t contraction(const shoal__pretok *pt, size_t i, int icase) {
+    size_t n = pt->n_chars;
+    if (pt->cp[i] != '\'' || i + 1 >= n) return 0;
+    uint32_t a = pt->cp[i + 1], b = i + 2 < n ? pt->cp[i + 2] : 0;
+    if (icase) {
+        a = ascii_lower(a);
+        b = ascii_lower(b);
+    }
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+}
+
+static size_t run_of(const shoal__pretok *pt, size_t j, int cls) {
+    while (j < pt->n_chars && pt->cls[j] == cls) j++;
+    return j;
+}
+
+/* \s+(?!\S)|\s+ at a whitespace char i: a run of whitespace, except that when a non-space
+ * follows, the run gives up its last char (which then starts the next word, e.g. " Hello"). */
+static size_t space_run(const shoal__pretok *pt, size_t i) {
+    size_t k = run_of(pt, i, SHOAL__UC_SPACE);
+    if (k == pt->n_chars || k - i < 2) return k;
+    return k - 1;
+}
+
+/* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+static size_t next_gpt2(const shoal__pretok *pt, size_t i) {
+    size_t k = contraction(pt, i, 0);
+    if (k) return i + k;
+    size_t j = i + (pt->cp[i] == ' ' && i + 1 < pt->n_chars);
+    int c = pt->cls[j];
+    if (c != SHOAL__UC_SPACE) return run_of(pt, j, c); /* letters, numbers or other */
+    return space_run(pt, i);
+}
+
+/* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}|
+ *  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+static size_t next_llama3(const shoal__pretok *pt, size_t i, size_t max_digits) {
+    size_t n = pt->n_chars;
+    size_t k = contraction(pt, i, 1);
+    if (k) return i + k;
+    uint32_t c0 = pt->cp[i];
+    int k0 = pt->cls[i];
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ : one optional leading char that is neither a letter, a number,
+     * CR nor LF (so a space, a tab or punctuation), then letters */
+    if (k0 == SHOAL__UC_LETTER) return run_of(pt, i, SHOAL__UC_LETTER);
+    if (k0 != SHOAL__UC_NUMBER && c0 != '\r' && c0 != '\n' && i + 1 < n &&
+        pt->cls[i + 1] == SHOAL__UC_LETTER)
+        return run_of(pt, i + 1, SHOAL__UC_LETTER);
+    if (k0 == SHOAL__UC_NUMBER) { /* \p{N}{1,3} */
+        size_t j = i;
+        while (j < n && j - i < max_digits && pt->cls[j] == SHOAL__UC_NUMBER) j++;
+        return j;
+    }
+    /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
+    size_t j = i + (c0 == ' ' && i + 1 < n);
+    if (pt->cls[j] == SHOAL__UC_OTHER) {
+        j = run_of(pt, j, SHOAL__UC_OTHER);
+        while (j < n && (pt->cp[j] == '\r' || pt->cp[j] == '\n')) j++;
+        return j;
+    }
+    /* here c0 is whitespace. \s*[\r\n]+ : the greedy \s* backs off to the last CR/LF of the
+     * whitespace run, so the word ends just after it */
+    size_t end = run_of(pt, i, SHOAL__UC_SPACE);
+    for (size_t p = end; p > i; p--)
+        if (pt->cp[p - 1] == '\r' || pt->cp[p - 1] == '\n') return p;
+    return space_run(pt, i);
+}
+
+size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
+    switch (rule) {
+    case SHOAL__PRE_GPT2: return next_gpt2(pt, i);
+    case SHOAL__PRE_LLAMA3: return next_llama3(pt, i, 3);
+    case SHOAL__PRE_QWEN2: return next_llama3(pt, i, 1);
+    default: return pt->n_chars;
+    }
+}
