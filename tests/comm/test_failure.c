@@ -47,6 +47,9 @@ static int kill_body(harness_group *g, int rank, void *arg) {
     float *buf = malloc(count * sizeof(float));
     for (size_t i = 0; i < count; i++) buf[i] = 1.0f;
     CHECK_OK(shoal_allreduce(c, buf, buf, count, SHOAL_F32, SHOAL_SUM), c);
+    /* A rank may finish an all-reduce while its last chunks are still queued for others:
+     * everyone must be done with the first one before rank 2 dies in the second. */
+    CHECK_OK(shoal_barrier(c), c);
     shoal_request *r;
     CHECK_OK(shoal_iallreduce(c, buf, buf, count, SHOAL_F32, SHOAL_SUM, &r), c);
     if (rank == 2) {
