@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "cluster/cluster_check.h"
+#include "check.h"
 #include "shoal/cluster.h"
 
 #define N_PROMPT 12

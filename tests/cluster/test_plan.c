@@ -6,7 +6,7 @@
 
 #include "cluster/cluster_int.h"
 #include "cluster/wire.h"
-#include "cluster/cluster_check.h"
+#include "check.h"
 
 #define MAXW 8
 

@@ -1,8 +1,8 @@
-/* Shared helpers of the model tests: CHECK macros (a failure prints and the test keeps going),
- * the test data folder (SHOAL_TESTDATA, else SHOAL_TESTDATA_DEFAULT set by ctest, else
- * ../shared/testdata), and small file readers. */
+/* Shared helpers of the model tests, on top of tests/check.h: file readers, error measures. */
 #ifndef SHOAL_TESTS_MODEL_CHECK_H
 #define SHOAL_TESTS_MODEL_CHECK_H
+
+#include "../check.h" /* CHECK*, check_report, testdata_dir/path */
 
 #include <math.h>
 #include <stdio.h>
@@ -10,38 +10,6 @@
 #include <string.h>
 
 #include "shoal/shoal.h"
-
-static int check_failures;
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);          \
-            check_failures++;                                                                 \
-        }                                                                                     \
-    } while (0)
-
-#define CHECK_RC(got, want, errtext)                                                          \
-    do {                                                                                      \
-        int g_ = (got), w_ = (want);                                                          \
-        if (g_ != w_) {                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s gave %d (%s), want %d; err: %s\n",       \
-                    __FILE__, __LINE__, #got, g_, shoal_status_str(g_), w_, (errtext));       \
-            check_failures++;                                                                 \
-        }                                                                                     \
-    } while (0)
-
-static inline const char *testdata_dir(void) {
-    const char *d = getenv("SHOAL_TESTDATA");
-    if (d && *d) return d;
-    d = getenv("SHOAL_TESTDATA_DEFAULT");
-    if (d && *d) return d;
-    return "../shared/testdata";
-}
-
-static inline void testdata_path(char *out, size_t cap, const char *rel) {
-    snprintf(out, cap, "%s/%s", testdata_dir(), rel);
-}
 
 /* Whole file into a malloc'd buffer (NUL-terminated); NULL on error. */
 static inline char *read_all(const char *path, size_t *len) {

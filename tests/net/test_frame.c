@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "net/check.h"
+#include "check.h"
 #include "net/net.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

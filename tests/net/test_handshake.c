@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "net/check.h"
+#include "check.h"
 #include "net/net.h"
 
 #define SLACK_S 2.0 /* generous: only "returned before the deadline + slack" is asserted */

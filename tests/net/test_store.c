@@ -12,7 +12,7 @@
 
 #include "comm/store.h"
 #include "comm/store_proto.h"
-#include "net/check.h"
+#include "check.h"
 
 #define KEY "store test key"
 #define GROUP "store-test"
