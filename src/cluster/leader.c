@@ -230,17 +230,44 @@ static int plan(shoal_cluster *c, char *err, size_t errcap) {
     return rc;
 }
 
+/* One round of calls to several workers: each worker's rank, arguments and reply. */
+typedef struct cl_fanout {
+    int n;
+    int *ranks;
+    cl_wbuf *args;
+    void **rep;
+    size_t *rl;
+} cl_fanout;
+
+static int fanout_init(shoal_cluster *c, cl_fanout *f, int n) {
+    f->n = n;
+    f->ranks = calloc((size_t)n, sizeof *f->ranks);
+    f->args = calloc((size_t)n, sizeof *f->args);
+    f->rep = calloc((size_t)n, sizeof *f->rep);
+    f->rl = calloc((size_t)n, sizeof *f->rl);
+    if (!f->ranks || !f->args || !f->rep || !f->rl) return fail(c, SHOAL_ERR_NOMEM, "out of memory");
+    return SHOAL_OK;
+}
+
+static void fanout_free(cl_fanout *f) {
+    for (int i = 0; f->rep && i < f->n; i++) free(f->rep[i]);
+    for (int i = 0; f->args && i < f->n; i++) free(f->args[i].p);
+    free(f->ranks);
+    free(f->args);
+    free(f->rep);
+    free(f->rl);
+}
+
 /* cluster.hello to every worker: capacity, threads, pid, host, own copy. */
 static int hello(shoal_cluster *c) {
-    int N = c->nw, rc;
-    int *ranks = calloc((size_t)N, sizeof *ranks);
-    cl_wbuf *args = calloc((size_t)N, sizeof *args);
-    void **rep = calloc((size_t)N, sizeof *rep);
-    size_t *rl = calloc((size_t)N, sizeof *rl);
-    if (!ranks || !args || !rep || !rl) {
-        rc = fail(c, SHOAL_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    int N = c->nw;
+    cl_fanout f = {0};
+    int rc = fanout_init(c, &f, N);
+    int *ranks = f.ranks;
+    cl_wbuf *args = f.args;
+    void **rep = f.rep;
+    size_t *rl = f.rl;
+    if (rc) goto out;
     for (int i = 0; i < N; i++) {
         ranks[i] = i + 1;
         cl_w_u32(&args[i], SHOAL_CLUSTER_PROTOCOL);
@@ -269,12 +296,7 @@ static int hello(shoal_cluster *c) {
         s->source = local && !c->cfg.send_weights ? SHOAL_WEIGHTS_LOCAL : SHOAL_WEIGHTS_STREAMED;
     }
 out:
-    for (int i = 0; rep && i < N; i++) free(rep[i]);
-    for (int i = 0; args && i < N; i++) free(args[i].p);
-    free(ranks);
-    free(args);
-    free(rep);
-    free(rl);
+    fanout_free(&f);
     return rc;
 }
 
@@ -473,14 +495,15 @@ static int weights(shoal_cluster *c) {
     shoal__cl_hex(c->files.hash, hex);
     clog_(c, "model content hash sha256:%.16s... (%d file%s, %s, hashed in %.2f s)", hex, c->files.n,
           c->files.n == 1 ? "" : "s", th, shoal__now() - t0);
-    int *ranks = calloc((size_t)nneed, sizeof *ranks), *send = calloc((size_t)nneed, sizeof *send);
-    cl_wbuf *args = calloc((size_t)nneed, sizeof *args);
-    void **rep = calloc((size_t)nneed, sizeof *rep);
-    size_t *rl = calloc((size_t)nneed, sizeof *rl);
-    if (!ranks || !send || !args || !rep || !rl) {
-        rc = fail(c, SHOAL_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    cl_fanout f = {0};
+    int *send = calloc((size_t)nneed, sizeof *send);
+    rc = fanout_init(c, &f, nneed);
+    int *ranks = f.ranks;
+    cl_wbuf *args = f.args;
+    void **rep = f.rep;
+    size_t *rl = f.rl;
+    if (rc == SHOAL_OK && !send) rc = fail(c, SHOAL_ERR_NOMEM, "out of memory");
+    if (rc) goto out;
     int k = 0;
     for (int i = 0; i < N; i++)
         if (c->st[i].source != SHOAL_WEIGHTS_LOCAL) {
@@ -512,26 +535,20 @@ static int weights(shoal_cluster *c) {
         rc = stream(c, send, nsend);
     }
 out:
-    for (int i = 0; rep && i < nneed; i++) free(rep[i]);
-    for (int i = 0; args && i < nneed; i++) free(args[i].p);
-    free(ranks);
     free(send);
-    free(args);
-    free(rep);
-    free(rl);
+    fanout_free(&f);
     return rc;
 }
 
 static int load(shoal_cluster *c) {
-    int N = c->n, rc;
-    int *ranks = calloc((size_t)N, sizeof *ranks);
-    cl_wbuf *args = calloc((size_t)N, sizeof *args);
-    void **rep = calloc((size_t)N, sizeof *rep);
-    size_t *rl = calloc((size_t)N, sizeof *rl);
-    if (!ranks || !args || !rep || !rl) {
-        rc = fail(c, SHOAL_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    int N = c->n;
+    cl_fanout f = {0};
+    int rc = fanout_init(c, &f, N);
+    int *ranks = f.ranks;
+    cl_wbuf *args = f.args;
+    void **rep = f.rep;
+    size_t *rl = f.rl;
+    if (rc) goto out;
     for (int i = 0; i < N; i++) {
         shoal_cluster_stage *s = &c->st[i];
         ranks[i] = s->rank;
@@ -575,12 +592,7 @@ static int load(shoal_cluster *c) {
               from[s->source], path, (unsigned long long)got, be);
     }
 out:
-    for (int i = 0; rep && i < N; i++) free(rep[i]);
-    for (int i = 0; args && i < N; i++) free(args[i].p);
-    free(ranks);
-    free(args);
-    free(rep);
-    free(rl);
+    fanout_free(&f);
     return rc;
 }
 
