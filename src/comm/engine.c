@@ -667,13 +667,11 @@ static void drain_doorbell(shoal__mesh *m, shoal__conn *c) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         /* The peer is gone, but what it wrote before going (its BYE, say) is still in the
          * rings: take that first, so an orderly goodbye reads as one. */
+        int err = errno;
         shoal__conn *l0 = conn_of(m, c->peer, 0), *l1 = conn_of(m, c->peer, 1);
         if (l0->shm) conn_read(m, l0);
         if (l1->shm) conn_read(m, l1);
-        int orderly = l0->bye_received || l1->bye_received;
-        if (c->fd >= 0)
-            shoal__engine_peer_lost(m, c->peer, orderly,
-                                    n == 0 ? (orderly ? "closed" : "connection closed by peer") : strerror(errno));
+        if (c->fd >= 0) conn_error(m, c, n == 0 ? "connection closed by peer" : strerror(err));
         return;
     }
 }
