@@ -9,14 +9,15 @@
 #
 # Usage: bench/compare_mpi.sh [--build DIR] [--op OP] [-n N] [--min SIZE] [--max SIZE]
 #                             [--dtype T] [--iters N] [--warmup N] [--reps R] [--algo A]
+#                             [--only tcp|shm]
 set -euo pipefail
 
-build=build op=allreduce n=4 min=8 max=64M reps=3 algo=auto
+build=build op=allreduce n=4 min=8 max=64M reps=3 algo=auto only=
 common=()
 usage() { # usage STATUS: the header comment; on stderr after a mistake
     local fd=1
     [ "${1:-0}" -ne 0 ] && fd=2
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
     exit "${1:-0}"
 }
 while [ $# -gt 0 ]; do
@@ -28,12 +29,14 @@ while [ $# -gt 0 ]; do
     --max) max=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --algo) algo=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     --dtype | --iters | --warmup) common+=("$1" "$2"); shift 2 ;;
     -h | --help) usage 0 ;;
     *) echo "compare_mpi.sh: unknown option '$1'" >&2; usage 2 ;;
     esac
 done
 [[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "compare_mpi.sh: --reps needs a positive integer" >&2; exit 2; }
+case $only in "" | tcp | shm) ;; *) echo "compare_mpi.sh: --only takes tcp or shm" >&2; exit 2 ;; esac
 
 shoal=$build/shoal
 mpibench=$build/bench/mpi_coll_bench
@@ -51,10 +54,14 @@ mpirun=(mpirun --allow-run-as-root --oversubscribe -np "$n")
 
 for ((r = 1; r <= reps; r++)); do
     echo "# repetition $r of $reps: shoal and Open MPI over TCP, then both over shared memory" >&2
-    SHOAL_TRANSPORT=tcp "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoal.$r"
-    "${mpirun[@]}" --mca btl self,tcp "$mpibench" "${sweep[@]}" >"$tmp/tcp.$r"
-    "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoalshm.$r"
-    "${mpirun[@]}" "$mpibench" "${sweep[@]}" >"$tmp/shm.$r"
+    if [ "$only" != shm ]; then
+        SHOAL_TRANSPORT=tcp "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoal.$r"
+        "${mpirun[@]}" --mca btl self,tcp "$mpibench" "${sweep[@]}" >"$tmp/tcp.$r"
+    fi
+    if [ "$only" != tcp ]; then
+        "$shoal" bench coll -n "$n" --algo "$algo" "${sweep[@]}" >"$tmp/shoalshm.$r"
+        "${mpirun[@]}" "$mpibench" "${sweep[@]}" >"$tmp/shm.$r"
+    fi
 done
 
 # medians FILES...: one line per size, "bytes median_time_us median_busbw", in sweep order.
@@ -78,10 +85,6 @@ medians() {
     ' "$@"
 }
 
-medians "$tmp"/shoal.* >"$tmp/shoal.med"
-medians "$tmp"/shoalshm.* >"$tmp/shoalshm.med"
-medians "$tmp"/tcp.* >"$tmp/tcp.med"
-medians "$tmp"/shm.* >"$tmp/shm.med"
 
 # table TITLE MPI_MEDIANS SHOAL_MEDIANS: shoal's medians beside one Open MPI configuration's.
 table() {
@@ -103,10 +106,19 @@ table() {
     ' "$2" "$3"
 }
 
-head -n 1 "$tmp/shoal.1"
-head -n 1 "$tmp/tcp.1"
-table "shoal over TCP vs Open MPI over TCP (--mca btl self,tcp)" "$tmp/tcp.med" "$tmp/shoal.med"
-table "shoal shared memory vs Open MPI default transports (shared memory, btl vader)" "$tmp/shm.med" "$tmp/shoalshm.med"
+if [ "$only" != shm ]; then
+    medians "$tmp"/shoal.* >"$tmp/shoal.med"
+    medians "$tmp"/tcp.* >"$tmp/tcp.med"
+    head -n 1 "$tmp/shoal.1"
+    head -n 1 "$tmp/tcp.1"
+    table "shoal over TCP vs Open MPI over TCP (--mca btl self,tcp)" "$tmp/tcp.med" "$tmp/shoal.med"
+fi
+if [ "$only" != tcp ]; then
+    medians "$tmp"/shoalshm.* >"$tmp/shoalshm.med"
+    medians "$tmp"/shm.* >"$tmp/shm.med"
+    head -n 1 "$tmp/shm.1"
+    table "shoal shared memory vs Open MPI default transports (shared memory, btl vader)" "$tmp/shm.med" "$tmp/shoalshm.med"
+fi
 echo
 echo "# time ratio = shoal_us / mpi_us (below 1: shoal is faster);" \
     "busbw ratio = shoal_busbw / mpi_busbw (above 1: shoal is faster)"

@@ -28,7 +28,8 @@ typedef struct opts {
 static const char *mpi_name(bench_op op) {
     static const char *const names[BENCH_NOPS] = {"MPI_Allreduce", "MPI_Allgather",
                                                   "MPI_Reduce_scatter_block", "MPI_Bcast",
-                                                  "MPI_Reduce", "MPI_Alltoall"};
+                                                  "MPI_Reduce", "MPI_Alltoall",
+                                                  "MPI_Send/MPI_Recv ping-pong"};
     return op < BENCH_NOPS ? names[op] : "?";
 }
 
@@ -126,6 +127,17 @@ static int run_op(const opts *o, const bench_shape *s, void *send, void *recv, i
         return MPI_Reduce(send, recv, count, o->dtype, MPI_SUM, 0, MPI_COMM_WORLD);
     case BENCH_ALLTOALL:
         return MPI_Alltoall(send, count, o->dtype, recv, count, o->dtype, MPI_COMM_WORLD);
+    case BENCH_PINGPONG: /* as osu_latency: blocking send and receive between ranks 0 and 1 */
+        for (int k = 0, nb = bench_pp_batch(s->bytes); k < nb; k++) {
+            if (rank == 0) {
+                MPI_Send(send, count, o->dtype, 1, 7, MPI_COMM_WORLD);
+                MPI_Recv(recv, count, o->dtype, 1, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            } else if (rank == 1) {
+                MPI_Recv(recv, count, o->dtype, 0, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                MPI_Send(recv, count, o->dtype, 0, 7, MPI_COMM_WORLD);
+            }
+        }
+        return MPI_SUCCESS;
     default: return MPI_ERR_OP;
     }
 }
@@ -173,7 +185,7 @@ int main(int argc, char **argv) {
                 MPI_Barrier(MPI_COMM_WORLD);
                 double t0 = bench_now();
                 run_op(&o, &s, send, recv, rank); /* errors abort (MPI_ERRORS_ARE_FATAL) */
-                times[i] = bench_now() - t0;
+                times[i] = bench_iter_time(o.op, s.bytes, bench_now() - t0);
             }
             MPI_Reduce(times, slowest, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
             if (rank == 0)

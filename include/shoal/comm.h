@@ -128,6 +128,11 @@ int shoal_comm_error_ranks(const shoal_comm *comm, int *ranks, int max);
  * for heartbeat_timeout_s: dead, hung or stopped). */
 int shoal_comm_peer_failed(const shoal_comm *comm, int rank);
 
+/* How messages to comm rank `rank` travel: "self", "tcp", "shm" (rings in shared memory),
+ * "shm+cma" (shared memory, and large messages read straight from the sender's memory with
+ * one copy), or "failed". NULL for a bad argument. The string is static. */
+const char *shoal_comm_transport(const shoal_comm *comm, int rank);
+
 /* The failed ranks of comm, at most max written to ranks; returns how many there are. */
 int shoal_comm_failed_ranks(const shoal_comm *comm, int *ranks, int max);
 

@@ -110,6 +110,7 @@ int shoal_comm_free(shoal_comm *c) {
     pthread_cond_destroy(&c->exec_cv);
     free(c->world_ranks);
     free(c->w2c);
+    free(c->shm_scratch);
     free(c);
     shoal__mesh_unref(m);
     return SHOAL_OK;
@@ -134,6 +135,18 @@ int shoal_comm_peer_failed(const shoal_comm *c, int rank) {
     int f = c->mesh->failed[c->world_ranks[rank]] != 0;
     pthread_mutex_unlock(&c->mesh->mu);
     return f;
+}
+
+const char *shoal_comm_transport(const shoal_comm *c, int rank) {
+    if (!c || rank < 0 || rank >= c->size) return NULL;
+    shoal__mesh *m = c->mesh;
+    int w = c->world_ranks[rank];
+    if (w == m->rank) return "self";
+    pthread_mutex_lock(&m->mu);
+    const shoal__conn *cn = &m->conns[w * 2 + 1];
+    const char *t = m->failed[w] ? "failed" : !cn->shm ? "tcp" : cn->ref_tx && cn->ref_rx ? "shm+cma" : "shm";
+    pthread_mutex_unlock(&m->mu);
+    return t;
 }
 
 int shoal__comm_is_aborted(const shoal_comm *c) {

@@ -71,6 +71,10 @@ struct shoal_request {
     size_t sent;
     uint8_t frame_type; /* 0 means SHOAL__FRAME_DATA */
     int owned;          /* send: the engine frees buf and the request when it completes */
+    int ref;            /* send: goes as a DATA_REF (the peer reads buf itself); done at REF_DONE */
+    uint32_t ref_id;    /* its id on the connection */
+    double ref_since;   /* when its descriptor was written */
+    int ref_pulled;     /* REF_PULL sent for it */
 
     /* recv progress when reading straight into buf */
     shoal__umsg *attached; /* unexpected message still arriving that this recv will take */
@@ -96,6 +100,11 @@ struct shoal__umsg {
     uint8_t *data;          /* len bytes (malloc'd), NULL when len == 0 */
     int complete;
     shoal_request *claimed; /* a receive matched it while it was still arriving */
+    /* a DATA_REF not yet matched: the bytes are still in the sender (data is NULL) */
+    int ref;
+    int ref_lane;
+    uint32_t ref_id;
+    uint64_t ref_addr;
     shoal__umsg *next, *prev;
 };
 
@@ -128,6 +137,14 @@ typedef struct shoal__conn {
     shoal__ring tx, rx;
     void *shm_base; /* lane 0 only: the pair's segment, unmapped at close */
     size_t shm_len;
+    /* single copy (process_vm_readv) between same-host peers, probed at setup (shm_setup.c) */
+    int ref_tx;     /* the peer can read our memory: large sends may go as DATA_REF */
+    int ref_rx;     /* we can read the peer's memory: DATA_REF frames are accepted */
+    int peer_pid;   /* the peer's pid as this process sees it */
+    shoal_request *ref_head, *ref_tail; /* DATA_REF sends written, waiting for REF_DONE */
+    uint32_t ref_next_id;
+    int in_ref_desc;                    /* the payload being read is a DATA_REF descriptor */
+    uint8_t ref_desc[16];
 } shoal__conn;
 
 typedef struct shoal__mesh {
@@ -154,6 +171,10 @@ typedef struct shoal__mesh {
     shoal__sink sinks[SHOAL__MAX_SINKS];
     int nsinks;
     int nshm;       /* connections running over shared memory */
+    uint64_t ref_min;   /* sends of at least this many bytes go as DATA_REF where allowed */
+    int ref_out;        /* DATA_REF sends waiting for REF_DONE, over all connections */
+    uint64_t direct_min; /* blocking all-reduce of at least this many bytes reads peers' buffers */
+    uint64_t ref_probe; /* a random word peers read at setup to prove they can read us */
     void *group_area; /* every rank on this host: the shared area of small collectives */
     size_t group_len;
     int all_shm;    /* every peer is on shared memory: sockets matter only for doorbells */
@@ -182,6 +203,8 @@ struct shoal_comm {
     int *w2c;         /* [mesh->size] world rank -> comm rank or -1 */
     atomic_uint coll_seq;
     uint64_t shm_seq; /* operations through the shared group area (shm_coll.c) */
+    int shm_direct;   /* large all-reduce from peers' buffers (shm_direct.c): 0 not asked yet, 1 yes, -1 no */
+    void *shm_scratch; /* its read buffers, kept between calls */
     double timeout_s;
     shoal__algo algo;
     shoal__coll_tuning tuning;
@@ -266,6 +289,9 @@ typedef struct shoal__resolved_config {
     int transport;        /* 0 auto, 1 tcp only, 2 shm for every peer */
     char host_id[256];    /* peers with the same id share memory */
     uint64_t shm_ring;    /* bytes per data-lane ring */
+    int shm_cma;          /* single copy with process_vm_readv where the system allows it */
+    uint64_t shm_cma_min; /* from this message size on */
+    uint64_t shm_direct_min; /* all-reduce from peers' buffers from this size on */
 } shoal__resolved_config;
 
 int shoal__config_resolve(const shoal_comm_config *cfg, shoal__resolved_config *out);

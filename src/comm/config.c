@@ -176,6 +176,12 @@ static int resolve_tuning(const shoal_comm_config *cfg, shoal__resolved_config *
     GET(shoal__setting_bool("insecure", &ins, err, sizeof err), rc->insecure, ins);
     rc->shm_ring = 256 << 10; /* small enough to stay in cache: measured faster than 4M */
     GET(shoal__setting_bytes("shm_ring", &b, err, sizeof err), rc->shm_ring, b);
+    rc->shm_cma = 1;
+    GET(shoal__setting_bool("shm_cma", &ins, err, sizeof err), rc->shm_cma, ins);
+    rc->shm_cma_min = 64 << 10;
+    GET(shoal__setting_bytes("shm_cma_min", &b, err, sizeof err), rc->shm_cma_min, b);
+    rc->shm_direct_min = 256 << 10;
+    GET(shoal__setting_bytes("shm_direct_min", &b, err, sizeof err), rc->shm_direct_min, b);
 #undef GET
     if (cfg && cfg->insecure >= 0) rc->insecure = cfg->insecure;
     if (cfg && cfg->timeout_s >= 0) rc->timeout_s = cfg->timeout_s;

@@ -4,6 +4,7 @@
  * Everything here runs with mesh->mu held, except epoll_wait itself. Whichever thread waits
  * for a request takes the progress token and drives the sockets (see comm_core.h), so a
  * blocking call's hot path is: writev inline, epoll_wait, one read(), match, return. */
+#define _GNU_SOURCE 1 /* process_vm_readv */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@ static shoal__conn *conn_of(shoal__mesh *m, int peer, int lane) {
     return &m->conns[(size_t)peer * 2 + (size_t)lane];
 }
 
-static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type);
+static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type, uint32_t aux);
+static int ref_read(shoal__mesh *m, shoal__conn *c, uint64_t addr, uint8_t *dst, uint64_t len);
+static int ref_pull(shoal__mesh *m, shoal__conn *c, uint32_t id);
 
 /* ---- request completion ------------------------------------------------------------------ */
 
@@ -165,6 +168,14 @@ void shoal__engine_peer_lost(shoal__mesh *m, int peer, int orderly, const char *
             shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
             release_owned(r);
         }
+        while (c->ref_head) { /* the peer will never read these now */
+            shoal_request *r = c->ref_head;
+            LIST_REMOVE(c->ref_head, c->ref_tail, r);
+            m->ref_out--;
+            shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+            release_owned(r);
+        }
+        c->in_ref_desc = 0;
         if (c->cur_req) shoal__req_complete(m, c->cur_req, SHOAL_ERR_PEER_FAILED);
         c->cur_req = NULL;
         if (c->cur_sink) c->cur_sink->done(c->cur_sink->user, peer, c->cur.tag, c->cur_sink_buf,
@@ -178,6 +189,11 @@ void shoal__engine_peer_lost(shoal__mesh *m, int peer, int orderly, const char *
         }
         c->cur_msg = NULL;
         c->in_payload = 0;
+    }
+    /* Messages it still held for us (DATA_REF) cannot be read any more. */
+    for (shoal__umsg *u = m->unexp_head, *next; u; u = next) {
+        next = u->next;
+        if (u->ref && u->src_world == peer) umsg_free(m, u);
     }
     /* Receives naming the peer, and any-source receives of groups it belonged to. */
     shoal_request *r = m->posted_head;
@@ -222,6 +238,9 @@ static ssize_t wire_write(shoal__mesh *m, shoal__conn *c, struct iovec *iov, int
     return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 }
 
+/* Payload bytes a send puts on the wire: a DATA_REF carries only its descriptor (in pre). */
+static size_t wire_payload(const shoal_request *r) { return r->ref ? 0 : r->cap; }
+
 /* Writes as much of the send queue as the transport takes, several messages per call. */
 static void conn_flush(shoal__mesh *m, shoal__conn *c) {
     while (c->sq_head && c->fd >= 0) {
@@ -230,7 +249,7 @@ static void conn_flush(shoal__mesh *m, shoal__conn *c) {
         for (shoal_request *r = c->sq_head; r && n + 3 <= MAX_IOV; r = r->next) {
             /* the frame is three segments: header, prefix, payload */
             const uint8_t *seg[3] = {r->hdr, r->pre, r->buf};
-            size_t len[3] = {SHOAL__FRAME_HDR_SIZE, r->pre_len, r->cap};
+            size_t len[3] = {SHOAL__FRAME_HDR_SIZE, r->pre_len, wire_payload(r)};
             size_t off = r->sent;
             for (int k = 0; k < 3; k++) {
                 if (off >= len[k]) {
@@ -252,7 +271,7 @@ static void conn_flush(shoal__mesh *m, shoal__conn *c) {
         size_t left = (size_t)w;
         while (c->sq_head) {
             shoal_request *r = c->sq_head;
-            size_t total = SHOAL__FRAME_HDR_SIZE + r->pre_len + r->cap;
+            size_t total = SHOAL__FRAME_HDR_SIZE + r->pre_len + wire_payload(r);
             size_t need = total - r->sent;
             if (left < need) {
                 r->sent += left;
@@ -263,6 +282,13 @@ static void conn_flush(shoal__mesh *m, shoal__conn *c) {
             left -= need;
             r->sent = total;
             LIST_REMOVE(c->sq_head, c->sq_tail, r);
+            if (r->ref) { /* the buffer is the peer's to read until it says REF_DONE */
+                r->state = REQ_ACTIVE;
+                r->ref_since = shoal__now();
+                LIST_APPEND(c->ref_head, c->ref_tail, r);
+                m->ref_out++;
+                continue;
+            }
             shoal__req_complete(m, r, SHOAL_OK);
             release_owned(r);
         }
@@ -334,7 +360,20 @@ void shoal__engine_post_send(shoal__mesh *m, shoal_request *r) {
         return;
     }
     shoal__frame_hdr h = {.type = r->frame_type ? r->frame_type : SHOAL__FRAME_DATA,
-                          .ctx = r->ctx, .tag = r->tag, .len = r->pre_len + r->cap};
+                          .ctx = r->ctx, .tag = r->frame_type ? 0 : r->tag,
+                          .aux = r->frame_type ? r->tag : 0, .len = r->pre_len + r->cap};
+    /* Large plain messages to a same-host peer that can read our memory: send only where
+     * they are, and the peer copies them once, straight into place (docs/protocol.md). */
+    r->ref = c->shm && c->ref_tx && !r->frame_type && !r->owned && !r->internal && r->pre_len == 0 &&
+             r->cap >= m->ref_min;
+    if (r->ref) {
+        shoal__put_u64(r->pre, (uint64_t)(uintptr_t)r->buf);
+        shoal__put_u64(r->pre + 8, r->cap);
+        r->pre_len = 16;
+        h.type = SHOAL__FRAME_DATA_REF;
+        h.len = 16;
+        h.aux = r->ref_id = c->ref_next_id++;
+    }
     shoal__frame_encode(&h, r->hdr);
     r->sent = 0;
     int was_empty = c->sq_head == NULL;
@@ -347,7 +386,22 @@ void shoal__engine_post_send(shoal__mesh *m, shoal_request *r) {
 void shoal__engine_post_recv(shoal__mesh *m, shoal_request *r) {
     for (shoal__umsg *u = m->unexp_head; u; u = u->next) {
         if (u->claimed || !matches(r, u->src_world, u->ctx, u->tag)) continue;
-        if (u->complete) {
+        if (u->ref) { /* still in the sender: one copy straight into place */
+            shoal__conn *c = conn_of(m, u->src_world, u->ref_lane);
+            size_t n = u->len < r->cap ? (size_t)u->len : r->cap;
+            uint64_t addr = u->ref_addr;
+            uint32_t id = u->ref_id;
+            int src = u->src_world;
+            uint32_t tag = u->tag;
+            uint64_t len = u->len;
+            umsg_free(m, u);
+            if (ref_read(m, c, addr, r->buf, n) < 0) {
+                shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+                return;
+            }
+            queue_frame(m, c, SHOAL__FRAME_REF_DONE, id);
+            recv_finish(m, r, src, tag, len);
+        } else if (u->complete) {
             size_t n = u->len < r->cap ? (size_t)u->len : r->cap;
             if (n) memcpy(r->buf, u->data, n);
             recv_finish(m, r, u->src_world, u->tag, u->len);
@@ -373,43 +427,19 @@ void shoal__engine_post_recv(shoal__mesh *m, shoal_request *r) {
     LIST_APPEND(m->posted_head, m->posted_tail, r);
 }
 
-static void payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n);
+static int payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n);
 
-/* A frame header has arrived on c. Returns 0, or -1 if the connection was failed. */
-static int on_header(shoal__mesh *m, shoal__conn *c) {
-    char why[160];
-    if (shoal__frame_decode(c->hdr, m->max_message, &c->cur, why, sizeof why) != SHOAL_OK) {
-        shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d (%s): malformed frame: %s",
-                   c->peer, c->addr, why);
-        conn_error(m, c, "malformed frame");
-        return -1;
-    }
-    switch (c->cur.type) {
-    case SHOAL__FRAME_DATA: break;
-    case SHOAL__FRAME_HEARTBEAT:
-    case SHOAL__FRAME_BYE:
-        if (c->cur.len != 0) {
-            shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d: control frame with payload",
-                       c->peer);
-            conn_error(m, c, "malformed frame");
-            return -1;
-        }
-        if (c->cur.type == SHOAL__FRAME_BYE) c->bye_received = 1;
-        return 0;
-    default:
-        shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d: frame type %u not allowed here",
-                   c->peer, c->cur.type);
-        conn_error(m, c, "unexpected frame type");
-        return -1;
-    }
+/* A message of c->cur.len bytes begins (its header, or its DATA_REF descriptor, is in):
+ * decide where the bytes go — a sink, a posted receive, or a new unexpected message.
+ * Returns 0, or -1 if the connection was failed. */
+static int payload_begin(shoal__mesh *m, shoal__conn *c) {
     c->in_payload = 1;
     c->pay_got = 0;
     for (int i = 0; i < m->nsinks; i++) {
         if (m->sinks[i].ctx != c->cur.ctx) continue;
         c->cur_sink = &m->sinks[i];
         c->cur_sink_buf = c->cur_sink->begin(c->cur_sink->user, c->peer, c->cur.tag, c->cur.len);
-        if (c->cur.len == 0) payload_advance(m, c, 0);
-        return 0;
+        return c->cur.len == 0 ? payload_advance(m, c, 0) : 0;
     }
     shoal_request *r = find_posted(m, c->peer, c->cur.ctx, c->cur.tag);
     if (r) {
@@ -435,19 +465,65 @@ static int on_header(shoal__mesh *m, shoal__conn *c) {
         LIST_APPEND(m->unexp_head, m->unexp_tail, u);
         c->cur_msg = u;
     }
-    if (c->cur.len == 0) {
-        c->in_payload = 0;
-        if (c->cur_req) recv_finish(m, c->cur_req, c->peer, c->cur.tag, 0);
-        else umsg_complete(m, c->cur_msg);
-        c->cur_req = NULL;
-        c->cur_msg = NULL;
+    return c->cur.len == 0 ? payload_advance(m, c, 0) : 0;
+}
+
+static int frame_error(shoal__mesh *m, shoal__conn *c, const char *what) {
+    shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d (%s): %s", c->peer, c->addr, what);
+    conn_error(m, c, "malformed frame");
+    return -1;
+}
+
+/* A frame header has arrived on c. Returns 0, or -1 if the connection was failed. */
+static int on_header(shoal__mesh *m, shoal__conn *c) {
+    char why[160];
+    if (shoal__frame_decode(c->hdr, m->max_message, &c->cur, why, sizeof why) != SHOAL_OK) {
+        shoal__log(SHOAL__LOG_ERROR, "closing connection to rank %d (%s): malformed frame: %s",
+                   c->peer, c->addr, why);
+        conn_error(m, c, "malformed frame");
+        return -1;
     }
-    return 0;
+    switch (c->cur.type) {
+    case SHOAL__FRAME_DATA: return payload_begin(m, c);
+    case SHOAL__FRAME_DATA_REF:
+        /* only where the setup proved we can read the peer, and always a 16-byte descriptor */
+        if (!c->shm || !c->ref_rx) return frame_error(m, c, "DATA_REF frame on a connection without single copy");
+        if (c->cur.len != sizeof c->ref_desc) return frame_error(m, c, "DATA_REF descriptor is not 16 bytes");
+        c->in_ref_desc = 1;
+        c->in_payload = 1;
+        c->pay_got = 0;
+        return 0;
+    case SHOAL__FRAME_REF_DONE: {
+        shoal_request *r = c->ref_head;
+        while (r && r->ref_id != c->cur.aux) r = r->next;
+        if (c->cur.len != 0 || !r) return frame_error(m, c, "REF_DONE with payload or for no outstanding DATA_REF");
+        LIST_REMOVE(c->ref_head, c->ref_tail, r);
+        m->ref_out--;
+        shoal__req_complete(m, r, SHOAL_OK);
+        release_owned(r);
+        return 0;
+    }
+    case SHOAL__FRAME_REF_PULL:
+        if (c->cur.len != 0 || !c->ref_rx) return frame_error(m, c, "REF_PULL with payload or without single copy");
+        return ref_pull(m, c, c->cur.aux);
+    case SHOAL__FRAME_HEARTBEAT:
+    case SHOAL__FRAME_BYE:
+        if (c->cur.len != 0) return frame_error(m, c, "control frame with payload");
+        if (c->cur.type == SHOAL__FRAME_BYE) c->bye_received = 1;
+        return 0;
+    default:
+        snprintf(why, sizeof why, "frame type %u not allowed here", c->cur.type);
+        return frame_error(m, c, why);
+    }
 }
 
 /* Where the next payload byte goes: NULL means discard (truncated or abandoned receive). */
 static uint8_t *payload_dst(shoal__conn *c, uint64_t *room) {
     uint64_t left = c->cur.len - c->pay_got;
+    if (c->in_ref_desc) {
+        *room = left;
+        return c->ref_desc + c->pay_got;
+    }
     if (c->cur_sink) {
         *room = left;
         return c->cur_sink_buf ? c->cur_sink_buf + c->pay_got : NULL;
@@ -465,23 +541,122 @@ static uint8_t *payload_dst(shoal__conn *c, uint64_t *room) {
     return NULL;
 }
 
-static void payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n) {
+/* Copies len bytes at addr in c's peer into dst (one copy, process_vm_readv). Returns 0, or
+ * -1 after failing the connection (the peer died, or named memory it does not have). */
+static int ref_read(shoal__mesh *m, shoal__conn *c, uint64_t addr, uint8_t *dst, uint64_t len) {
+    uint64_t got = 0;
+    while (got < len) {
+        struct iovec local = {dst + got, (size_t)(len - got)};
+        struct iovec remote = {(void *)(uintptr_t)(addr + got), (size_t)(len - got)};
+        ssize_t n = process_vm_readv(c->peer_pid, &local, 1, &remote, 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            char why[160];
+            snprintf(why, sizeof why, "cannot read a message in rank %d's memory: %s", c->peer,
+                     n < 0 ? strerror(errno) : "nothing read");
+            shoal__log(SHOAL__LOG_ERROR, "%s", why);
+            conn_error(m, c, why);
+            return -1;
+        }
+        got += (uint64_t)n;
+    }
+    m->activity++;
+    return 0;
+}
+
+/* A DATA_REF descriptor is in: the message is addr[0..len) in the peer's memory. A sink or a
+ * posted receive gets it now, in one copy; otherwise it waits, uncopied, for its receive
+ * (rendezvous, as MPI does for large messages) unless the sender asks for it (REF_PULL). */
+static int ref_arrived(shoal__mesh *m, shoal__conn *c) {
+    uint64_t addr = shoal__get_u64(c->ref_desc), len = shoal__get_u64(c->ref_desc + 8);
+    uint32_t id = c->cur.aux;
+    c->in_ref_desc = 0;
+    c->in_payload = 0;
+    if (len > m->max_message) return frame_error(m, c, "DATA_REF longer than the message limit");
+    for (int i = 0; i < m->nsinks; i++) {
+        const shoal__sink *sk = &m->sinks[i];
+        if (sk->ctx != c->cur.ctx) continue;
+        uint8_t *buf = sk->begin(sk->user, c->peer, c->cur.tag, len);
+        if (buf && ref_read(m, c, addr, buf, len) < 0) {
+            sk->done(sk->user, c->peer, c->cur.tag, buf, len, SHOAL_ERR_PEER_FAILED);
+            return -1;
+        }
+        sk->done(sk->user, c->peer, c->cur.tag, buf, len, SHOAL_OK);
+        queue_frame(m, c, SHOAL__FRAME_REF_DONE, id);
+        return c->fd < 0 ? -1 : 0;
+    }
+    shoal_request *r = find_posted(m, c->peer, c->cur.ctx, c->cur.tag);
+    if (r) {
+        LIST_REMOVE(m->posted_head, m->posted_tail, r);
+        if (ref_read(m, c, addr, r->buf, len < r->cap ? len : r->cap) < 0) {
+            shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
+            return -1;
+        }
+        queue_frame(m, c, SHOAL__FRAME_REF_DONE, id);
+        recv_finish(m, r, c->peer, c->cur.tag, len);
+        return c->fd < 0 ? -1 : 0;
+    }
+    shoal__umsg *u = calloc(1, sizeof *u);
+    if (!u) {
+        conn_error(m, c, "out of memory");
+        return -1;
+    }
+    u->src_world = c->peer;
+    u->ctx = c->cur.ctx;
+    u->tag = c->cur.tag;
+    u->len = len;
+    u->complete = 1;
+    u->ref = 1;
+    u->ref_lane = c->lane;
+    u->ref_id = id;
+    u->ref_addr = addr;
+    LIST_APPEND(m->unexp_head, m->unexp_tail, u);
+    return 0;
+}
+
+/* The sender wants its buffer back (it cancelled the send): take an unmatched DATA_REF into
+ * our own memory now. One already matched was read and answered already. */
+static int ref_pull(shoal__mesh *m, shoal__conn *c, uint32_t id) {
+    for (shoal__umsg *u = m->unexp_head; u; u = u->next) {
+        if (!u->ref || u->src_world != c->peer || u->ref_lane != c->lane || u->ref_id != id) continue;
+        uint8_t *data = u->len ? malloc((size_t)u->len) : NULL;
+        if (u->len && !data) {
+            conn_error(m, c, "out of memory");
+            return -1;
+        }
+        if (ref_read(m, c, u->ref_addr, data, u->len) < 0) {
+            free(data);
+            return -1;
+        }
+        u->data = data;
+        u->got = u->len;
+        u->ref = 0;
+        queue_frame(m, c, SHOAL__FRAME_REF_DONE, id);
+        return c->fd < 0 ? -1 : 0;
+    }
+    return 0;
+}
+
+/* n more payload bytes are in place. Returns 0, or -1 if the connection was failed. */
+static int payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n) {
     c->pay_got += n;
     if (c->cur_msg) c->cur_msg->got = c->pay_got;
-    if (c->pay_got < c->cur.len) return;
+    if (c->pay_got < c->cur.len) return 0;
     c->in_payload = 0;
+    if (c->in_ref_desc) return ref_arrived(m, c);
     if (c->cur_sink) {
         const shoal__sink *sk = c->cur_sink;
         uint8_t *buf = c->cur_sink_buf;
         c->cur_sink = NULL;
         c->cur_sink_buf = NULL;
         sk->done(sk->user, c->peer, c->cur.tag, buf, c->cur.len, SHOAL_OK);
-        return;
+        return 0;
     }
     if (c->cur_req) recv_finish(m, c->cur_req, c->peer, c->cur.tag, c->cur.len);
     else if (c->cur_msg) umsg_complete(m, c->cur_msg);
     c->cur_req = NULL;
     c->cur_msg = NULL;
+    return 0;
 }
 
 /* Consumes the staging buffer. Returns -1 if the connection failed. */
@@ -504,7 +679,7 @@ static int parse_staged(shoal__mesh *m, shoal__conn *c) {
         uint64_t n = avail < room ? avail : room;
         if (dst) memcpy(dst, c->rbuf + c->rpos, (size_t)n);
         c->rpos += (size_t)n;
-        payload_advance(m, c, n);
+        if (payload_advance(m, c, n) < 0) return -1;
     }
     c->rpos = c->rlen = 0;
     return 0;
@@ -547,7 +722,7 @@ static void conn_read(shoal__mesh *m, shoal__conn *c) {
         m->activity++;
         budget -= (size_t)n < budget ? (size_t)n : budget;
         if (direct) {
-            payload_advance(m, c, (uint64_t)n);
+            if (payload_advance(m, c, (uint64_t)n) < 0) return;
         } else {
             c->rpos = 0;
             c->rlen = (size_t)n;
@@ -582,8 +757,40 @@ static int orphan_send(shoal__mesh *m, shoal__conn *c, shoal_request *r) {
     return 0;
 }
 
+/* A DATA_REF send that is (partly) on the wire cannot be taken back: the peer may be copying
+ * from its buffer at any moment. Ask it to copy the message now (REF_PULL: it is delivered,
+ * as any partly sent message is) and drive progress until it says REF_DONE or is declared
+ * failed; one that does neither for this long is declared failed, so the buffer can go back. */
+static void ref_wait_released(shoal__mesh *m, shoal_request *r) {
+    double limit = m->hb_timeout > 5 ? m->hb_timeout : 5;
+    if (!r->ref_pulled) { /* behind the DATA_REF itself on the lane, so it arrives after */
+        r->ref_pulled = 1;
+        queue_frame(m, conn_of(m, r->peer_world, r->lane), SHOAL__FRAME_REF_PULL, r->ref_id);
+    }
+    if (shoal__engine_wait(m, r, shoal__now() + limit, NULL, NULL) == SHOAL_OK) return;
+    shoal__conn *c = conn_of(m, r->peer_world, r->lane);
+    if (c->fd >= 0) conn_error(m, c, "it did not take a shared-memory message in time");
+}
+
+static int ref_in_flight(const shoal_request *r) { return r->kind == REQ_SEND && r->ref && r->sent > 0; }
+
+/* The first DATA_REF send of comm c that the peer may be reading, or NULL. */
+static shoal_request *find_ref_in_flight(shoal__mesh *m, const shoal_comm *c) {
+    for (int i = 0; i < m->size * 2; i++) {
+        for (shoal_request *r = m->conns[i].ref_head; r; r = r->next)
+            if (r->comm == c) return r;
+        for (shoal_request *r = m->conns[i].sq_head; r; r = r->next)
+            if (r->comm == c && ref_in_flight(r)) return r;
+    }
+    return NULL;
+}
+
 void shoal__engine_cancel(shoal__mesh *m, shoal_request *r, int status) {
     if (r->state == REQ_DONE) return;
+    if (ref_in_flight(r)) {
+        ref_wait_released(m, r); /* it completes as sent (or as failed): nothing to cancel */
+        return;
+    }
     if (r->kind == REQ_SEND) {
         shoal__conn *c = conn_of(m, r->peer_world, r->lane);
         if (r->sent > 0 && r->sent < SHOAL__FRAME_HDR_SIZE + r->cap) {
@@ -610,6 +817,9 @@ void shoal__engine_cancel(shoal__mesh *m, shoal_request *r, int status) {
 }
 
 void shoal__engine_fail_comm(shoal__mesh *m, shoal_comm *c, int status) {
+    /* first the sends a peer may be reading: waiting for them drives progress, which changes
+     * the queues, so look again from the start after each */
+    for (shoal_request *r; (r = find_ref_in_flight(m, c)) != NULL;) ref_wait_released(m, r);
     for (int i = 0; i < m->size * 2; i++) {
         shoal__conn *cn = &m->conns[i];
         shoal_request *r = cn->sq_head;
@@ -718,9 +928,34 @@ static void shm_disarm(shoal__mesh *m) {
         if (m->conns[i].shm && m->conns[i].fd >= 0) shoal__ring_disarm_sleep(&m->conns[i].rx);
 }
 
+/* A DATA_REF waits for its receive (rendezvous). Code written for the eager behaviour of the
+ * other paths (both sides send before they receive, say) must not hang on it, so a send
+ * that has waited this long asks the peer to take the message into its own memory now. */
+#define REF_PULL_AFTER_S 200e-6
+
+static void ref_nudge(shoal__mesh *m) {
+    double now = shoal__now();
+    int conn[16], n = 0;
+    uint32_t ids[16];
+    for (int i = 0; i < m->size * 2 && n < 16; i++)
+        for (shoal_request *r = m->conns[i].ref_head; r && n < 16; r = r->next)
+            if (!r->ref_pulled && now - r->ref_since > REF_PULL_AFTER_S) {
+                r->ref_pulled = 1;
+                conn[n] = i;
+                ids[n++] = r->ref_id;
+            }
+    /* queued after the walk: queueing writes, and a failed write changes these lists */
+    for (int k = 0; k < n; k++)
+        if (m->conns[conn[k]].fd >= 0) queue_frame(m, &m->conns[conn[k]], SHOAL__FRAME_REF_PULL, ids[k]);
+}
+
 void shoal__engine_poll_once(shoal__mesh *m, int timeout_ms) {
     struct epoll_event evs[MAX_EVENTS];
     int armed = 0;
+    if (m->ref_out) {
+        ref_nudge(m);
+        if (timeout_ms > 1) timeout_ms = 1; /* come back for the nudge: the peer may be idle */
+    }
     if (m->nshm) {
         if (shm_progress(m)) timeout_ms = 0;
         if (timeout_ms == 0) {
@@ -824,7 +1059,7 @@ void shoal__engine_goodbye(shoal__mesh *m, double deadline) {
         shoal__conn *c = &m->conns[i];
         if (c->fd < 0) continue;
         /* BYE goes behind whatever is queued, on whichever transport the lane uses. */
-        queue_frame(m, c, SHOAL__FRAME_BYE);
+        queue_frame(m, c, SHOAL__FRAME_BYE, 0);
     }
     for (;;) { /* flush every queue */
         int pending = 0;
@@ -865,6 +1100,12 @@ void shoal__mesh_engine_close(shoal__mesh *m) {
         while (c->sq_head) { /* only engine-owned sends can be left by now */
             shoal_request *r = c->sq_head;
             LIST_REMOVE(c->sq_head, c->sq_tail, r);
+            release_owned(r);
+        }
+        while (c->ref_head) {
+            shoal_request *r = c->ref_head;
+            LIST_REMOVE(c->ref_head, c->ref_tail, r);
+            m->ref_out--;
             release_owned(r);
         }
     }
@@ -912,15 +1153,16 @@ void shoal__engine_remove_sink(shoal__mesh *m, uint32_t ctx) {
 void shoal__engine_send_control(shoal__mesh *m, int peer, int lane, uint8_t type) {
     shoal__conn *c = conn_of(m, peer, lane);
     if (c->fd < 0 || c->sq_head) return;
-    queue_frame(m, c, type);
+    queue_frame(m, c, type, 0);
 }
 
 /* Queues an engine-owned frame with no payload on c (a missed one is harmless: heartbeats
  * retry, and a BYE that cannot be queued only makes the goodbye wait for EOF). */
-static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type) {
+static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type, uint32_t aux) {
     int peer = c->peer, lane = c->lane;
     shoal_request *r = calloc(1, sizeof *r);
     if (!r) return;
+    r->tag = aux; /* control frames carry aux where DATA carries the tag: see post_send */
     r->kind = REQ_SEND;
     r->mesh = m;
     r->lane = lane;

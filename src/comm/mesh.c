@@ -48,6 +48,9 @@ static shoal__mesh *mesh_alloc(const shoal__resolved_config *rc) {
     m->hb_timeout = rc->hb_timeout;
     m->max_message = rc->max_message;
     m->spin_us = rc->spin_us;
+    m->ref_min = rc->shm_cma ? rc->shm_cma_min : UINT64_MAX;
+    m->direct_min = rc->shm_direct_min;
+    if (shoal__random_bytes(&m->ref_probe, sizeof m->ref_probe) != SHOAL_OK) m->ref_min = UINT64_MAX;
     m->refs = 1;
     return m;
 }

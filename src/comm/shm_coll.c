@@ -19,6 +19,7 @@
 typedef struct rank_flags {
     _Alignas(64) _Atomic uint64_t ready; /* last op whose data is in this rank's slot */
     _Alignas(64) _Atomic uint64_t done;  /* last op whose slots this rank has read */
+    _Alignas(64) _Atomic uint64_t mid;   /* last op whose middle phase this rank finished (shm_direct.c) */
 } rank_flags;
 
 typedef struct area_hdr {
@@ -47,7 +48,12 @@ static rank_flags *flags(const shoal__mesh *m, int r) {
     return (rank_flags *)((uint8_t *)m->group_area + AREA_HDR) + r;
 }
 
-static uint8_t *slot(const shoal__mesh *m, int r, uint64_t seq) {
+static _Atomic uint64_t *counter(const shoal__mesh *m, int r, int which) {
+    rank_flags *f = flags(m, r);
+    return which == SHOAL__SHM_READY ? &f->ready : which == SHOAL__SHM_DONE ? &f->done : &f->mid;
+}
+
+uint8_t *shoal__shm_slot(const shoal__mesh *m, int r, uint64_t seq) {
     uint8_t *base = (uint8_t *)m->group_area + AREA_HDR + (size_t)m->size * sizeof(rank_flags);
     return base + ((size_t)r * 2 + (size_t)(seq & 1)) * SHOAL__SHM_SLOT;
 }
@@ -73,16 +79,14 @@ static int wait_status(shoal_comm *c, double deadline) {
     return SHOAL_OK;
 }
 
-/* Waits until every rank's counter (ready or done) is at least target. */
-static int wait_all(shoal_comm *c, int use_done, uint64_t target, double deadline) {
+/* Waits until the counter `which` of every rank in [lo, hi) is at least target. */
+static int wait_range(shoal_comm *c, int lo, int hi, int which, uint64_t target, double deadline) {
     shoal__mesh *m = c->mesh;
     double spin_until = shoal__now() + (m->spin_us > 0 ? m->spin_us : 1) * 1e-6;
     for (unsigned spins = 0;; spins++) {
         int all = 1;
-        for (int r = 0; r < m->size && all; r++) {
-            rank_flags *f = flags(m, r);
-            uint64_t v = atomic_load_explicit(use_done ? &f->done : &f->ready, memory_order_acquire);
-            all = v >= target;
+        for (int r = lo; r < hi && all; r++) {
+            all = atomic_load_explicit(counter(m, r, which), memory_order_acquire) >= target;
         }
         if (all) return SHOAL_OK;
         if (m->oversubscribed) sched_yield(); /* the rank we wait for may need this core */
@@ -90,9 +94,8 @@ static int wait_all(shoal_comm *c, int use_done, uint64_t target, double deadlin
             int st = wait_status(c, deadline);
             if (st == SHOAL_ERR_TIMEOUT) {
                 int late[64], nl = 0;
-                for (int r = 0; r < m->size && nl < 64; r++) {
-                    rank_flags *f = flags(m, r);
-                    if (atomic_load(use_done ? &f->done : &f->ready) < target) late[nl++] = r;
+                for (int r = lo; r < hi && nl < 64; r++) {
+                    if (atomic_load(counter(m, r, which)) < target) late[nl++] = r;
                 }
                 return shoal__comm_fail(c, st, late, nl, "collective timed out waiting for %d rank%s (first: %d)", nl,
                                         nl == 1 ? "" : "s", nl ? late[0] : -1);
@@ -109,38 +112,46 @@ static int wait_all(shoal_comm *c, int use_done, uint64_t target, double deadlin
     }
 }
 
-/* Phase 1 of every operation: wait until the slot of this parity is free everywhere, fill it
- * (len bytes from src, may be NULL), and raise ready. */
-static int publish(shoal_comm *c, uint64_t seq, const void *src, size_t len, double deadline) {
+int shoal__shm_wait_all(shoal_comm *c, int which, uint64_t target, double deadline) {
+    return wait_range(c, 0, c->mesh->size, which, target, deadline);
+}
+
+int shoal__shm_wait_rank(shoal_comm *c, int r, int which, uint64_t target, double deadline) {
+    return wait_range(c, r, r + 1, which, target, deadline);
+}
+
+int shoal__shm_publish(shoal_comm *c, uint64_t seq, const void *src, size_t len, double deadline) {
     shoal__mesh *m = c->mesh;
     if (seq > 2) {
-        int st = wait_all(c, 1, seq - 2, deadline);
+        int st = shoal__shm_wait_all(c, SHOAL__SHM_DONE, seq - 2, deadline);
         if (st != SHOAL_OK) return st;
     }
-    if (len) memcpy(slot(m, m->rank, seq), src, len);
+    if (len) memcpy(shoal__shm_slot(m, m->rank, seq), src, len);
     atomic_store_explicit(&flags(m, m->rank)->ready, seq, memory_order_release);
     return SHOAL_OK;
 }
 
-static void finish(shoal_comm *c, uint64_t seq) {
-    atomic_store_explicit(&flags(c->mesh, c->mesh->rank)->done, seq, memory_order_release);
+void shoal__shm_raise(shoal_comm *c, int which, uint64_t seq) {
+    atomic_store_explicit(counter(c->mesh, c->mesh->rank, which), seq, memory_order_release);
 }
+
+static void finish(shoal_comm *c, uint64_t seq) { shoal__shm_raise(c, SHOAL__SHM_DONE, seq); }
 
 int shoal__shm_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t, shoal_op op) {
     shoal__mesh *m = c->mesh;
     size_t bytes = count * shoal_dtype_size(t);
     double deadline = shoal__deadline_in(c->timeout_s);
     uint64_t seq = ++c->shm_seq;
-    int st = publish(c, seq, src, bytes, deadline);
-    if (st == SHOAL_OK) st = wait_all(c, 0, seq, deadline);
+    int st = shoal__shm_publish(c, seq, src, bytes, deadline);
+    if (st == SHOAL_OK) st = shoal__shm_wait_all(c, SHOAL__SHM_READY, seq, deadline);
     if (st != SHOAL_OK) return st;
     /* rank order on every rank: the same arithmetic, the same bits */
     if (bytes) {
         if (m->size == 1) {
-            memcpy(dst, slot(m, 0, seq), bytes);
+            memcpy(dst, shoal__shm_slot(m, 0, seq), bytes);
         } else {
-            shoal__reduce_pair(dst, slot(m, 0, seq), slot(m, 1, seq), count, t, op);
-            for (int r = 2; r < m->size; r++) shoal__reduce_into(dst, slot(m, r, seq), count, t, op);
+            shoal__reduce_pair(dst, shoal__shm_slot(m, 0, seq), shoal__shm_slot(m, 1, seq), count, t, op);
+            for (int r = 2; r < m->size; r++) shoal__reduce_into(dst, shoal__shm_slot(m, r, seq), count, t, op);
         }
         if (op == SHOAL_AVG) shoal__avg_finish(dst, count, t, m->size);
     }
@@ -151,8 +162,8 @@ int shoal__shm_allreduce(shoal_comm *c, const void *src, void *dst, size_t count
 int shoal__shm_barrier(shoal_comm *c) {
     double deadline = shoal__deadline_in(c->timeout_s);
     uint64_t seq = ++c->shm_seq;
-    int st = publish(c, seq, NULL, 0, deadline);
-    if (st == SHOAL_OK) st = wait_all(c, 0, seq, deadline);
+    int st = shoal__shm_publish(c, seq, NULL, 0, deadline);
+    if (st == SHOAL_OK) st = shoal__shm_wait_all(c, SHOAL__SHM_READY, seq, deadline);
     if (st == SHOAL_OK) finish(c, seq);
     return st;
 }
@@ -161,12 +172,12 @@ int shoal__shm_broadcast(shoal_comm *c, void *buf, size_t bytes, int root) {
     shoal__mesh *m = c->mesh;
     double deadline = shoal__deadline_in(c->timeout_s);
     uint64_t seq = ++c->shm_seq;
-    int st = publish(c, seq, m->rank == root ? buf : NULL, m->rank == root ? bytes : 0, deadline);
+    int st = shoal__shm_publish(c, seq, m->rank == root ? buf : NULL, m->rank == root ? bytes : 0, deadline);
     if (st != SHOAL_OK) return st;
     /* everyone waits for everyone (not only the root), so that `done` below is a promise that
      * the whole group has moved past this operation's slots */
-    if ((st = wait_all(c, 0, seq, deadline)) != SHOAL_OK) return st;
-    if (m->rank != root && bytes) memcpy(buf, slot(m, root, seq), bytes);
+    if ((st = shoal__shm_wait_all(c, SHOAL__SHM_READY, seq, deadline)) != SHOAL_OK) return st;
+    if (m->rank != root && bytes) memcpy(buf, shoal__shm_slot(m, root, seq), bytes);
     finish(c, seq);
     return SHOAL_OK;
 }

@@ -4,6 +4,7 @@
 #define SHOAL_SHM_COLL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shoal/comm.h"
 
@@ -18,5 +19,25 @@ int shoal__shm_coll_ok(const shoal_comm *c, size_t bytes);
 int shoal__shm_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t, shoal_op op);
 int shoal__shm_barrier(shoal_comm *c);
 int shoal__shm_broadcast(shoal_comm *c, void *buf, size_t bytes, int root);
+
+/* Large all-reduce of an all-local world group, straight from the peers' buffers
+ * (shm_direct.c): whether it applies (the same answer on every rank), and the operation. */
+int shoal__shm_direct_ok(shoal_comm *c, size_t bytes);
+int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t,
+                                shoal_op op);
+
+/* The area's building blocks, shared by shm_coll.c and shm_direct.c. Every rank has three
+ * counters: READY (its slot holds operation seq's data), MID (it finished the middle phase of
+ * seq) and DONE (it finished reading everyone's slot of seq). */
+struct shoal__mesh;
+enum { SHOAL__SHM_READY = 0, SHOAL__SHM_DONE = 1, SHOAL__SHM_MID = 2 };
+uint8_t *shoal__shm_slot(const struct shoal__mesh *m, int r, uint64_t seq);
+/* Phase 1: waits until the slot of seq's parity is free everywhere, fills it (len bytes from
+ * src, may be NULL) and raises READY. */
+int shoal__shm_publish(shoal_comm *c, uint64_t seq, const void *src, size_t len, double deadline);
+/* Waits until every rank's counter `which` is at least target (deadline, abort, failure). */
+int shoal__shm_wait_all(shoal_comm *c, int which, uint64_t target, double deadline);
+int shoal__shm_wait_rank(shoal_comm *c, int r, int which, uint64_t target, double deadline);
+void shoal__shm_raise(shoal_comm *c, int which, uint64_t seq);
 
 #endif

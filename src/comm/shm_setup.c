@@ -6,8 +6,14 @@
  * the lower rank sends an anonymous memfd segment holding the pair's four rings (control and
  * data lane, one per direction) with SCM_RIGHTS. Neither side ever names the segment, so
  * nothing can be left in /dev/shm: the memory goes away with the last process mapping it,
- * whatever way it ends. The TCP connections stay open for doorbells and to notice a death. */
-#define _GNU_SOURCE 1 /* accept4 */
+ * whatever way it ends. The TCP connections stay open for doorbells and to notice a death.
+ *
+ * Last, each side proves it can read the other's memory with process_vm_readv (the single
+ * copy of large messages, DATA_REF frames): it reads a random word at an address the peer
+ * names, by the pid the kernel reports for the socket's other end, and says whether the word
+ * matched. Where ptrace rules (Yama), pid namespaces or shm_cma=0 forbid it, the pair keeps
+ * using the rings for every size. */
+#define _GNU_SOURCE 1 /* accept4, process_vm_readv, SO_PEERCRED */
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -16,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -135,6 +142,36 @@ static void attach(shoal__mesh *m, int peer, uint8_t *base, size_t len, size_t c
     m->conns[peer * 2].shm_len = len;
 }
 
+/* What one side tells the other: where its probe word is, and its value. */
+static void probe_offer(const shoal__mesh *m, uint8_t out[16]) {
+    shoal__put_u64(out, m->ref_min == UINT64_MAX ? 0 : (uint64_t)(uintptr_t)&m->ref_probe);
+    shoal__put_u64(out + 8, m->ref_probe);
+}
+
+/* Reads the peer's probe word (offer from probe_offer) through its pid: 1 if it matches. */
+static int probe_peer(const shoal__mesh *m, int fd, const uint8_t offer[16], int *pid) {
+    struct ucred cred;
+    socklen_t clen = sizeof cred;
+    uint64_t addr = shoal__get_u64(offer), want = shoal__get_u64(offer + 8), got = ~want;
+    *pid = 0;
+    if (m->ref_min == UINT64_MAX || addr == 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || cred.pid <= 0)
+        return 0;
+    struct iovec local = {&got, sizeof got}, remote = {(void *)(uintptr_t)addr, sizeof got};
+    if (process_vm_readv(cred.pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof got || got != want) return 0;
+    *pid = cred.pid;
+    return 1;
+}
+
+static void set_ref(shoal__mesh *m, int peer, int rx, int tx, int pid) {
+    for (int lane = 0; lane < 2; lane++) {
+        shoal__conn *c = &m->conns[peer * 2 + lane];
+        c->ref_rx = rx;
+        c->ref_tx = tx && m->ref_min != UINT64_MAX;
+        c->peer_pid = pid;
+    }
+}
+
 static int valid_ring(uint64_t v) { return v >= 4096 && v <= (1ull << 30) && !(v & (v - 1)); }
 
 /* Higher rank: fetch the segment from the lower rank `peer`. */
@@ -205,8 +242,18 @@ static int dial(shoal__mesh *m, int peer, double deadline) {
         goto out;
     }
     attach(m, peer, mem, len, ctrl, data, 0, 0);
-    uint8_t ack = 1;
-    st = shoal__write_full(fd, &ack, 1, hd);
+    /* taken; then the single-copy probe both ways: our offer, its verdict + offer, ours */
+    uint8_t offer[17] = {1}, reply[17];
+    probe_offer(m, offer + 1);
+    if ((st = shoal__write_full(fd, offer, sizeof offer, hd)) != SHOAL_OK ||
+        (st = shoal__read_full(fd, reply, sizeof reply, hd)) != SHOAL_OK) {
+        shoal__errf(err, sizeof err, "single-copy probe: %s", shoal_status_str(st));
+        goto out;
+    }
+    int pid, rx = probe_peer(m, fd, reply + 1, &pid);
+    uint8_t verdict = (uint8_t)rx;
+    if ((st = shoal__write_full(fd, &verdict, 1, hd)) != SHOAL_OK) goto out;
+    set_ref(m, peer, rx, reply[0] == 1, pid);
 out:
     if (mfd >= 0) close(mfd);
     if (gfd >= 0) close(gfd);
@@ -255,11 +302,22 @@ static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_
         cm->cmsg_type = SCM_RIGHTS;
         cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
         memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
-        uint8_t ack = 0;
+        uint8_t offer[17] = {0}, reply[17], verdict = 0;
         if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof sizes ||
-            shoal__read_full(fd, &ack, 1, hd) != SHOAL_OK || ack != 1) {
+            shoal__read_full(fd, offer, sizeof offer, hd) != SHOAL_OK || offer[0] != 1) {
             st = SHOAL_ERR_PEER_FAILED;
             shoal__errf(err, sizeof err, "rank %d did not take the segment", r);
+        } else {
+            int pid, rx = probe_peer(m, fd, offer + 1, &pid);
+            reply[0] = (uint8_t)rx;
+            probe_offer(m, reply + 1);
+            if (shoal__write_full(fd, reply, sizeof reply, hd) != SHOAL_OK ||
+                shoal__read_full(fd, &verdict, 1, hd) != SHOAL_OK || verdict > 1) {
+                st = SHOAL_ERR_PEER_FAILED;
+                shoal__errf(err, sizeof err, "rank %d broke off the single-copy probe", r);
+            } else {
+                set_ref(m, r, rx, verdict, pid);
+            }
         }
     }
     if (mfd >= 0) close(mfd);
@@ -273,6 +331,7 @@ static void serve_one(shoal__mesh *m, int lfd, const int *same, int *done, size_
             m->conns[r * 2 + lane].shm = 0;
             m->nshm--;
         }
+        set_ref(m, r, 0, 0, 0);
         m->conns[r * 2].shm_base = NULL;
         munmap(mem, len);
     }

@@ -61,7 +61,13 @@ typedef enum shoal__frame_type {
     SHOAL__FRAME_BYE = 3,       /* orderly close: the sender frees the connection, len 0 */
     SHOAL__FRAME_STORE_REQ = 4, /* key-value store request (payload: shoal__store_req) */
     SHOAL__FRAME_STORE_REP = 5, /* key-value store reply */
-    SHOAL__FRAME_TYPE_MAX = 5
+    /* same-host single copy (docs/protocol.md): a DATA frame whose payload stays in the
+     * sender's memory; the 16-byte payload is {u64 address, u64 length}, aux is the sender's
+     * id for it, and the receiver reads the bytes itself (process_vm_readv) once matched */
+    SHOAL__FRAME_DATA_REF = 6,
+    SHOAL__FRAME_REF_DONE = 7, /* receiver -> sender, len 0: DATA_REF `aux` was read */
+    SHOAL__FRAME_REF_PULL = 8, /* sender -> receiver, len 0: read DATA_REF `aux` now, matched or not */
+    SHOAL__FRAME_TYPE_MAX = 8
 } shoal__frame_type;
 
 typedef struct shoal__frame_hdr {
@@ -94,7 +100,7 @@ int shoal__frame_decode(const uint8_t in[SHOAL__FRAME_HDR_SIZE], uint64_t max_le
  *   proof_A = HMAC-SHA256(key, "shoal-auth-v1 acceptor" || hello_I || hello_A)
  *   proof_I = HMAC-SHA256(key, "shoal-auth-v1 initiator" || hello_I || hello_A)
  * Either side closes at once on a bad magic, version, kind, group, rank or proof. */
-#define SHOAL__PROTOCOL_VERSION 1
+#define SHOAL__PROTOCOL_VERSION 2
 #define SHOAL__HELLO_SIZE 68
 #define SHOAL__PROOF_SIZE 32
 #define SHOAL__GROUP_ID_SIZE 16

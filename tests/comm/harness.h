@@ -92,6 +92,16 @@ static inline shoal_comm_config harness_config(harness_group *g, int r) {
     return cfg;
 }
 
+/* Rank r joins g (init deadline 20 s) with the given default timeout; exits on failure. */
+static inline shoal_comm *harness_join(harness_group *g, int r, double timeout_s) {
+    shoal_comm_config cfg = harness_config(g, r);
+    cfg.timeout_s = timeout_s;
+    cfg.init_timeout_s = 20;
+    shoal_comm *c = NULL;
+    CHECK_OK(shoal_comm_init(&c, &cfg), NULL);
+    return c;
+}
+
 typedef int (*harness_body)(harness_group *g, int rank, void *arg);
 
 /* Forks g->n children running body(g, rank, arg) and exiting with its result. statuses[] (may

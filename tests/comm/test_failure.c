@@ -13,14 +13,7 @@
 
 #define TIMEOUT_S 10.0
 
-static shoal_comm *join(harness_group *g, int rank, double timeout) {
-    shoal_comm_config cfg = harness_config(g, rank);
-    cfg.timeout_s = timeout;
-    cfg.init_timeout_s = 20;
-    shoal_comm *c = NULL;
-    CHECK_OK(shoal_comm_init(&c, &cfg), NULL);
-    return c;
-}
+#define join harness_join
 
 /* Shared segments this process maps (the transport's memfds). */
 static int shm_mappings(void) {

@@ -1,6 +1,6 @@
 # comm core: real processes on loopback, forked by tests/comm/harness.h (label "comm": these
 # also run under ThreadSanitizer in CI).
-foreach(prog test_p2p test_failure test_split test_intruders)
+foreach(prog test_p2p test_failure test_split test_intruders test_shm_ref)
   add_executable(${prog} ${CMAKE_CURRENT_LIST_DIR}/${prog}.c)
   target_link_libraries(${prog} PRIVATE shoal)
   target_include_directories(${prog} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
@@ -26,3 +26,12 @@ foreach(n 4 5)
   shoal_add_test(NAME comm_split_n${n} COMMAND $<TARGET_FILE:test_split> ${n} TIMEOUT 180 LABELS comm)
 endforeach()
 shoal_add_test(NAME comm_intruders COMMAND $<TARGET_FILE:test_intruders> TIMEOUT 120 LABELS comm)
+
+# Same-host single copy (DATA_REF p2p, all-reduce from the peers' buffers), and the same
+# traffic over the rings with it switched off.
+foreach(n 2 4)
+  shoal_add_test(NAME comm_shm_ref_p2p_n${n} COMMAND $<TARGET_FILE:test_shm_ref> p2p ${n} TIMEOUT 180 LABELS comm)
+endforeach()
+shoal_add_test(NAME comm_shm_ref_p2p_nocma_n2 COMMAND env SHOAL_SHM_CMA=0 $<TARGET_FILE:test_shm_ref> p2p 2
+               TIMEOUT 180 LABELS comm)
+shoal_add_test(NAME comm_shm_ref_kill_n3 COMMAND $<TARGET_FILE:test_shm_ref> kill 3 TIMEOUT 120 LABELS comm)

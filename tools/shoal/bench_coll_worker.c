@@ -72,6 +72,18 @@ static int run_op(shoal_comm *c, bench_op op, const bench_shape *s, shoal_dtype 
         return shoal_broadcast(c, rank == 0 ? b->send : b->recv, s->count, t, 0);
     case BENCH_REDUCE: return shoal_reduce(c, b->send, b->recv, s->count, t, SHOAL_SUM, 0);
     case BENCH_ALLTOALL: return shoal_alltoall(c, b->send, b->recv, s->count, t);
+    case BENCH_PINGPONG: {
+        /* rank 1 echoes what it received, so --check sees rank 0's input on both */
+        size_t len = s->count * shoal_dtype_size(t);
+        int rc = SHOAL_OK;
+        for (int k = 0, nb = bench_pp_batch(s->bytes); k < nb && rc == SHOAL_OK; k++) {
+            if (rank == 0 && (rc = shoal_send(c, b->send, len, 1, 7)) == SHOAL_OK)
+                rc = shoal_recv(c, b->recv, len, 1, 7, NULL);
+            if (rank == 1 && (rc = shoal_recv(c, b->recv, len, 0, 7, NULL)) == SHOAL_OK)
+                rc = shoal_send(c, b->recv, len, 0, 7);
+        }
+        return rc;
+    }
     default: return SHOAL_ERR_INVALID;
     }
 }
@@ -94,6 +106,7 @@ static long long expected(bench_op op, const bench_shape *s, int r, int n, size_
     case BENCH_ALLTOALL:
         /* Block k of my result is block r of rank k's input. */
         return input_value((int)(i / s->count), (size_t)r * s->count + i % s->count);
+    case BENCH_PINGPONG: return r <= 1 ? input_value(0, i) : -1;
     default: return -1;
     }
 }
@@ -142,7 +155,7 @@ static int measure(shoal_comm *c, const struct bench_coll_opts *o, const bench_s
         if ((rc = shoal_barrier(c)) != SHOAL_OK) return rc;
         double t0 = bench_now();
         if ((rc = run_op(c, o->op, s, o->dtype, b, rank)) != SHOAL_OK) return rc;
-        times[i] = bench_now() - t0;
+        times[i] = bench_iter_time(o->op, s->bytes, bench_now() - t0);
     }
     rc = shoal_reduce(c, times, slowest, (size_t)iters, SHOAL_F64, SHOAL_MAX, 0);
     if (rc != SHOAL_OK) return rc;

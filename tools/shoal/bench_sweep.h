@@ -9,7 +9,10 @@
  *          alltoall: what each rank sends (n blocks)
  *   algbw  bytes / time, in GB/s (1e9)
  *   busbw  algbw * factor: 2(n-1)/n all-reduce; (n-1)/n all-gather, reduce-scatter, all-to-all;
- *          1 broadcast, reduce. It is comparable to the link bandwidth whatever n is. */
+ *          1 broadcast, reduce. It is comparable to the link bandwidth whatever n is.
+ *   pingpong  osu_latency's definition: ranks 0 and 1 bounce one message back and forth;
+ *          time is half a round trip (averaged over a batch of round trips, then the median
+ *          over batches); algbw = bytes / that time. Other ranks idle. */
 #ifndef SHOAL_BENCH_SWEEP_H
 #define SHOAL_BENCH_SWEEP_H
 
@@ -28,10 +31,11 @@ typedef enum bench_op {
     BENCH_BROADCAST,
     BENCH_REDUCE,
     BENCH_ALLTOALL,
+    BENCH_PINGPONG,
     BENCH_NOPS
 } bench_op;
 
-#define BENCH_OP_LIST "allreduce|allgather|reduce_scatter|broadcast|reduce|alltoall"
+#define BENCH_OP_LIST "allreduce|allgather|reduce_scatter|broadcast|reduce|alltoall|pingpong"
 
 /* Iteration policy: `iters` timed runs (after `warmup` untimed ones) for small sizes; large
  * sizes are capped so that one size moves about BENCH_BYTES_PER_SIZE through the collective,
@@ -50,6 +54,7 @@ static inline const char *bench_op_name(bench_op op) {
     case BENCH_BROADCAST: return "broadcast";
     case BENCH_REDUCE: return "reduce";
     case BENCH_ALLTOALL: return "alltoall";
+    case BENCH_PINGPONG: return "pingpong";
     default: return "?";
     }
 }
@@ -135,6 +140,18 @@ static inline int bench_iters_for(uint64_t bytes, int iters) {
     uint64_t cap = BENCH_BYTES_PER_SIZE / (bytes ? bytes : 1);
     if (cap < BENCH_MIN_ITERS) cap = BENCH_MIN_ITERS;
     return (uint64_t)iters < cap ? iters : (int)cap;
+}
+
+/* Round trips per timed pingpong iteration: enough that a batch of small messages lasts far
+ * longer than the clock's resolution, one for large messages. */
+static inline int bench_pp_batch(uint64_t bytes) {
+    uint64_t b = (1u << 20) / (bytes ? bytes : 1);
+    return b < 1 ? 1 : b > 100 ? 100 : (int)b;
+}
+
+/* The reported time of one timed iteration of t seconds. */
+static inline double bench_iter_time(bench_op op, uint64_t bytes, double t) {
+    return op == BENCH_PINGPONG ? t / (2.0 * bench_pp_batch(bytes)) : t;
 }
 
 /* Warm-up runs scale down with the timed ones (one at least: the first call of a size pays

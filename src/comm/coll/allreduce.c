@@ -108,7 +108,10 @@ static int allreduce_start(shoal_comm *c, const char *what, const void *sendbuf,
         (st = shoal__coll_arg_buf(c, what, "sendbuf", sendbuf, bytes)) ||
         (st = shoal__coll_arg_buf(c, what, "recvbuf", recvbuf, bytes)))
         return st;
-    /* small blocking all-reduce of an all-local world group: the shared group area */
+    /* blocking all-reduce of an all-local world group: the shared group area when small,
+     * straight from the peers' buffers when large */
+    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && shoal__shm_direct_ok(c, bytes))
+        return shoal__shm_direct_allreduce(c, sendbuf, recvbuf, count, dtype, op);
     if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && shoal__shm_coll_ok(c, bytes))
         return shoal__shm_allreduce(c, sendbuf, recvbuf, count, dtype, op);
     allreduce_args a = {sendbuf, recvbuf, count, dtype, op};

@@ -1,0 +1,165 @@
+/* Large all-reduce of an all-local world group, straight from the peers' buffers.
+ *
+ * Where every pair of ranks can read each other's memory (the single-copy probe of
+ * shm_setup.c), a ring of messages is not needed: each rank publishes the addresses of its
+ * buffers in the group area, reduces its own block of the result by reading that block of
+ * every peer's input (process_vm_readv into a small cache-resident buffer), and copies every
+ * other block from the peer that reduced it, chunk by chunk as the owner finishes each. The
+ * area's counters order the phases:
+ *
+ *   READY  addresses published            -> peers' inputs may be read
+ *   MID    chunks of own block reduced    -> those chunks of the result may be read
+ *   DONE   every other block copied       -> own buffers are the caller's again
+ *
+ * Each rank moves (n-1)/n of the buffer in and reduces 1/n of it, as the ring does, but
+ * without messages, and each result chunk is read while it is still in its owner's cache.
+ * Every block is reduced in rank order, as the small path of shm_coll.c does, so all ranks
+ * get the same bits. */
+#define _GNU_SOURCE 1 /* process_vm_readv */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "comm/comm_core.h"
+#include "comm/coll/coll_util.h"
+#include "comm/shm_coll.h"
+
+#define PULL_CHUNK (128u << 10) /* bytes of a peer's block read per step: stays in L2 */
+#define MAX_RANKS 64            /* the group area's limit (shm_setup.c) */
+
+/* Every pair of ranks this one belongs to can read each other (both lanes share the probe). */
+static int local_verdict(const shoal__mesh *m) {
+    for (int p = 0; p < m->size; p++) {
+        const shoal__conn *cn = &m->conns[p * 2];
+        if (p != m->rank && (!cn->shm || !cn->ref_rx || !cn->ref_tx || cn->peer_pid <= 0)) return 0;
+    }
+    return 1;
+}
+
+int shoal__shm_direct_ok(shoal_comm *c, size_t bytes) {
+    shoal__mesh *m = c->mesh;
+    if (bytes < m->direct_min || c->size < 2 || c->size > MAX_RANKS || !shoal__shm_coll_ok(c, 0)) return 0;
+    if (c->shm_direct == 0) {
+        /* decided once per group, by all ranks together: the first large all-reduce asks */
+        int32_t mine = local_verdict(m), all = 0;
+        if (shoal__shm_allreduce(c, &mine, &all, 1, SHOAL_I32, SHOAL_MIN) != SHOAL_OK) return 0;
+        c->shm_direct = all ? 1 : -1;
+    }
+    return c->shm_direct > 0;
+}
+
+/* len bytes at addr in rank peer's memory -> dst. */
+static int pull(shoal_comm *c, int peer, void *dst, uint64_t addr, size_t len) {
+    pid_t pid = c->mesh->conns[peer * 2].peer_pid;
+    size_t got = 0;
+    while (got < len) {
+        struct iovec local = {(uint8_t *)dst + got, len - got};
+        struct iovec remote = {(void *)(uintptr_t)(addr + got), len - got};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return shoal__comm_fail(c, SHOAL_ERR_PEER_FAILED, &peer, 1, "all-reduce: cannot read rank %d's buffer: %s",
+                                    peer, n < 0 ? strerror(errno) : "nothing read");
+        got += (size_t)n;
+    }
+    return SHOAL_OK;
+}
+
+/* The scratch buffers of comm c: two peers' chunks and, for in-place calls, our own. */
+static uint8_t *scratch(shoal_comm *c) {
+    if (!c->shm_scratch) c->shm_scratch = malloc(3 * (size_t)PULL_CHUNK);
+    return c->shm_scratch;
+}
+
+/* Operand r of the reduction of bytes [bo, bo + kb): our own input, or a peer's, read into tmp. */
+static int operand(shoal_comm *c, int r, const uint8_t *mine, const uint64_t *srcs, size_t bo, size_t kb,
+                   uint8_t *tmp, const void **out) {
+    if (r == c->mesh->rank) {
+        *out = mine;
+        return SHOAL_OK;
+    }
+    *out = tmp;
+    return pull(c, r, tmp, srcs[r] + bo, kb);
+}
+
+/* Reduces chunk i of this rank's block into dst, in rank order. */
+static int reduce_chunk(shoal_comm *c, const uint8_t *src, uint8_t *dst, const uint64_t *srcs, size_t bo, size_t k,
+                        shoal_dtype t, shoal_op op, uint8_t *tmp) {
+    shoal__mesh *m = c->mesh;
+    size_t kb = k * shoal_dtype_size(t);
+    const uint8_t *mine = src + bo;
+    if (src == dst && m->rank >= 2) { /* in place, the first step overwrites our input */
+        memcpy(tmp + 2 * PULL_CHUNK, mine, kb);
+        mine = tmp + 2 * PULL_CHUNK;
+    }
+    const void *a, *b;
+    int st = operand(c, 0, mine, srcs, bo, kb, tmp, &a);
+    if (st == SHOAL_OK) st = operand(c, 1, mine, srcs, bo, kb, tmp + PULL_CHUNK, &b);
+    if (st != SHOAL_OK) return st;
+    shoal__reduce_pair(dst + bo, a, b, k, t, op);
+    for (int r = 2; r < m->size; r++) {
+        if ((st = operand(c, r, mine, srcs, bo, kb, tmp, &b)) != SHOAL_OK) return st;
+        shoal__reduce_into(dst + bo, b, k, t, op);
+    }
+    if (op == SHOAL_AVG) shoal__avg_finish(dst + bo, k, t, m->size);
+    return SHOAL_OK;
+}
+
+/* Element range of chunk i of block b; 0 when the block has no chunk i. */
+static size_t chunk(size_t count, int n, int b, size_t i, size_t ce, size_t *off) {
+    size_t boff, blen;
+    shoal__coll_block(count, n, b, &boff, &blen);
+    if (i * ce >= blen) return 0;
+    *off = boff + i * ce;
+    return blen - i * ce < ce ? blen - i * ce : ce;
+}
+
+/* MID counts reduced chunks within an operation: (seq << MID_SHIFT) + chunks done. */
+#define MID_SHIFT 24
+
+int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t,
+                                shoal_op op) {
+    shoal__mesh *m = c->mesh;
+    int n = m->size;
+    size_t esz = shoal_dtype_size(t), ce = PULL_CHUNK / esz;
+    double deadline = shoal__deadline_in(c->timeout_s);
+    uint64_t seq = ++c->shm_seq, srcs[MAX_RANKS], dsts[MAX_RANKS];
+    uint8_t mine[16], *tmp = scratch(c);
+    if (!tmp) return shoal__comm_fail(c, SHOAL_ERR_NOMEM, NULL, 0, "all-reduce: out of memory");
+    size_t off0, len0, steps;
+    shoal__coll_block(count, n, 0, &off0, &len0); /* block 0 is the longest */
+    steps = (len0 + ce - 1) / ce;
+    if (steps >= (1u << MID_SHIFT)) return SHOAL_ERR_INVALID; /* > 2 TiB per rank: not reached (max_message) */
+    shoal__put_u64(mine, (uint64_t)(uintptr_t)src);
+    shoal__put_u64(mine + 8, (uint64_t)(uintptr_t)dst);
+    int st = shoal__shm_publish(c, seq, mine, sizeof mine, deadline);
+    if (st == SHOAL_OK) st = shoal__shm_wait_all(c, SHOAL__SHM_READY, seq, deadline);
+    if (st != SHOAL_OK) return st;
+    for (int r = 0; r < n; r++) {
+        srcs[r] = shoal__get_u64(shoal__shm_slot(m, r, seq));
+        dsts[r] = shoal__get_u64(shoal__shm_slot(m, r, seq) + 8);
+    }
+    /* Step i: reduce chunk i of our block, then copy chunk i of every other block from its
+     * owner as soon as that owner has reduced it — while it is still in the owner's cache.
+     * In place, that copy overwrites our input of chunk i of that block, which its owner has
+     * read by then (it reduced the chunk). A rank that fails raises nothing more: the others
+     * stop at their next wait (failure or deadline). */
+    uint64_t mid0 = seq << MID_SHIFT;
+    for (size_t i = 0; i < steps && st == SHOAL_OK; i++) {
+        size_t o, k = chunk(count, n, m->rank, i, ce, &o);
+        if (k) st = reduce_chunk(c, src, dst, srcs, o * esz, k, t, op, tmp);
+        if (st != SHOAL_OK) break;
+        shoal__shm_raise(c, SHOAL__SHM_MID, mid0 + i + 1);
+        for (int d = 1; d < n && st == SHOAL_OK; d++) {
+            int r = (m->rank + d) % n; /* start at the next rank: spread the readers */
+            if (!(k = chunk(count, n, r, i, ce, &o))) continue;
+            st = shoal__shm_wait_rank(c, r, SHOAL__SHM_MID, mid0 + i + 1, deadline);
+            if (st == SHOAL_OK) st = pull(c, r, (uint8_t *)dst + o * esz, dsts[r] + o * esz, k * esz);
+        }
+    }
+    if (st != SHOAL_OK) return st;
+    shoal__shm_raise(c, SHOAL__SHM_DONE, seq);
+    /* peers may still be copying our block: the buffers are the caller's only after all are done */
+    return shoal__shm_wait_all(c, SHOAL__SHM_DONE, seq, deadline);
+}
