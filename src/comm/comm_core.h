@@ -155,6 +155,7 @@ typedef struct shoal__mesh {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int progressing;       /* a thread holds the progress token */
+    int in_epoll;          /* ...and is blocked in epoll_wait (then a completion must kick it) */
     int token_waiters;     /* threads sleeping on cv */
     shoal_request *posted_head, *posted_tail;
     shoal__umsg *unexp_head, *unexp_tail;

@@ -51,8 +51,9 @@ void shoal__req_complete(shoal__mesh *m, shoal_request *r, int status) {
     r->state = REQ_DONE;
     r->status = status;
     pthread_cond_broadcast(&m->cv);
-    /* The token holder may be blocked in epoll_wait waiting for exactly this request. */
-    if (m->progressing) shoal__mesh_kick(m);
+    /* The token holder may be blocked in epoll_wait waiting for exactly this request (when it
+     * only spins, it sees the state change itself: no system call on the hot path). */
+    if (m->in_epoll) shoal__mesh_kick(m);
 }
 
 void shoal__mesh_kick(shoal__mesh *m) {
@@ -968,9 +969,11 @@ void shoal__engine_poll_once(shoal__mesh *m, int timeout_ms) {
             if (!armed) timeout_ms = 0;
         }
     }
+    m->in_epoll = timeout_ms != 0;
     pthread_mutex_unlock(&m->mu);
     int n = epoll_wait(m->epfd, evs, MAX_EVENTS, timeout_ms);
     pthread_mutex_lock(&m->mu);
+    m->in_epoll = 0;
     if (armed) shm_disarm(m);
     if (n > 0) handle_events(m, evs, n);
     if (m->nshm) shm_progress(m);
@@ -984,19 +987,23 @@ void shoal__engine_poll_nowait(shoal__mesh *m) {
     if (m->token_waiters) pthread_cond_broadcast(&m->cv);
 }
 
+#define YIELD_AFTER_S 5e-6
+
 int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
                        int (*stop_check)(void *arg), void *arg) {
     double t0 = shoal__now();
     double spin_until = m->spin_us > 0 ? t0 + m->spin_us * 1e-6 : 0;
     m->last_user_wait = t0;
     /* The monitor thread may be sitting in epoll_wait with the token: ask it to hand over. */
-    if (m->progressing && r->state != REQ_DONE) shoal__mesh_kick(m);
-    while (r->state != REQ_DONE) {
+    if (m->in_epoll && r->state != REQ_DONE) shoal__mesh_kick(m);
+    double now = t0;
+    for (unsigned round = 0; r->state != REQ_DONE; round++) {
         if (stop_check) {
             int st = stop_check(arg);
             if (st != SHOAL_OK) return st;
         }
-        double now = shoal__now();
+        /* while spinning, read the clock every few rounds only: it costs as much as a poll */
+        if ((round & 7) == 0 || now >= spin_until) now = shoal__now();
         if (now >= deadline) return SHOAL_ERR_TIMEOUT;
         if (!m->progressing) {
             m->progressing = 1;
@@ -1006,7 +1013,10 @@ int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
             uint64_t before = m->activity;
             shoal__engine_poll_once(m, ms);
             if (m->activity != before && m->spin_us > 0) spin_until = shoal__now() + m->spin_us * 1e-6;
-            if (ms == 0 && m->oversubscribed) { /* the peer we wait for may need this core */
+            /* The peer we wait for may need this core: always when ranks outnumber cores, and
+             * once a spin has lasted a few microseconds (a reply on an idle machine comes
+             * sooner; on a busy one the peer may be queued behind us on this very core). */
+            if (ms == 0 && (m->oversubscribed || now - t0 > YIELD_AFTER_S)) {
                 m->progressing = 0;
                 pthread_mutex_unlock(&m->mu);
                 sched_yield();

@@ -82,14 +82,17 @@ static int wait_status(shoal_comm *c, double deadline) {
 /* Waits until the counter `which` of every rank in [lo, hi) is at least target. */
 static int wait_range(shoal_comm *c, int lo, int hi, int which, uint64_t target, double deadline) {
     shoal__mesh *m = c->mesh;
-    double spin_until = shoal__now() + (m->spin_us > 0 ? m->spin_us : 1) * 1e-6;
+    double spin_until = 0; /* read the clock only once there is something to wait for */
     for (unsigned spins = 0;; spins++) {
         int all = 1;
         for (int r = lo; r < hi && all; r++) {
             all = atomic_load_explicit(counter(m, r, which), memory_order_acquire) >= target;
         }
         if (all) return SHOAL_OK;
-        if (m->oversubscribed) sched_yield(); /* the rank we wait for may need this core */
+        if (spins == 0) spin_until = shoal__now() + (m->spin_us > 0 ? m->spin_us : 1) * 1e-6;
+        /* the rank we wait for may need this core: at once when ranks outnumber cores, after
+         * a short spin otherwise (on a busy machine it may be queued behind us) */
+        if (m->oversubscribed || spins >= 256) sched_yield();
         if ((spins & 255) == 0) {
             int st = wait_status(c, deadline);
             if (st == SHOAL_ERR_TIMEOUT) {
