@@ -29,12 +29,15 @@
 #define MAX_RANKS 64            /* the group area's limit (shm_setup.c) */
 
 /* Every pair of ranks this one belongs to can read each other (both lanes share the probe). */
-static int local_verdict(const shoal__mesh *m) {
-    for (int p = 0; p < m->size; p++) {
+static int local_verdict(shoal__mesh *m) {
+    int ok = 1;
+    pthread_mutex_lock(&m->mu); /* the engine closes connections (shm = 0) under mu */
+    for (int p = 0; p < m->size && ok; p++) {
         const shoal__conn *cn = &m->conns[p * 2];
-        if (p != m->rank && (!cn->shm || !cn->ref_rx || !cn->ref_tx || cn->peer_pid <= 0)) return 0;
+        if (p != m->rank && (!cn->shm || !cn->ref_rx || !cn->ref_tx || cn->peer_pid <= 0)) ok = 0;
     }
-    return 1;
+    pthread_mutex_unlock(&m->mu);
+    return ok;
 }
 
 int shoal__shm_direct_ok(shoal_comm *c, size_t bytes) {
@@ -49,7 +52,8 @@ int shoal__shm_direct_ok(shoal_comm *c, size_t bytes) {
     return c->shm_direct > 0;
 }
 
-/* len bytes at addr in rank peer's memory -> dst. */
+/* len bytes at addr in rank peer's memory -> dst. (peer_pid is written once, at setup, before
+ * any thread but this one runs.) */
 static int pull(shoal_comm *c, int peer, void *dst, uint64_t addr, size_t len) {
     pid_t pid = c->mesh->conns[peer * 2].peer_pid;
     size_t got = 0;

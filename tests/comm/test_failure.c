@@ -40,9 +40,13 @@ static int kill_body(harness_group *g, int rank, void *arg) {
     float *buf = malloc(count * sizeof(float));
     for (size_t i = 0; i < count; i++) buf[i] = 1.0f;
     CHECK_OK(shoal_allreduce(c, buf, buf, count, SHOAL_F32, SHOAL_SUM), c);
-    /* A rank may finish an all-reduce while its last chunks are still queued for others:
-     * everyone must be done with the first one before rank 2 dies in the second. */
+    /* A rank may finish an all-reduce (or a barrier) while its last messages are still on
+     * their way: rank 2 dies in the second all-reduce only after every other rank has told it
+     * that it is past the first one and a barrier. */
     CHECK_OK(shoal_barrier(c), c);
+    int n = shoal_comm_size(c), past = 0;
+    if (rank != 2) CHECK_OK(shoal_send(c, &rank, sizeof rank, 2, 77), c);
+    for (int k = 0; rank == 2 && k < n - 1; k++) CHECK_OK(shoal_recv(c, &past, sizeof past, SHOAL_ANY_SOURCE, 77, NULL), c);
     shoal_request *r;
     CHECK_OK(shoal_iallreduce(c, buf, buf, count, SHOAL_F32, SHOAL_SUM, &r), c);
     if (rank == 2) {
