@@ -660,16 +660,19 @@ static int payload_advance(shoal__mesh *m, shoal__conn *c, uint64_t n) {
     return 0;
 }
 
-/* Consumes the staging buffer. Returns -1 if the connection failed. */
-static int parse_staged(shoal__mesh *m, shoal__conn *c) {
-    while (c->rpos < c->rlen) {
-        size_t avail = c->rlen - c->rpos;
+/* Feeds len bytes of the stream (frame headers and payloads, in order) through the frame
+ * state machine; payload bytes are copied once, to where they belong. Returns 0, or -1 if the
+ * connection failed (then buf may be gone: a ring is unmapped with its connection). */
+static int parse_bytes(shoal__mesh *m, shoal__conn *c, const uint8_t *buf, size_t len) {
+    size_t pos = 0;
+    while (pos < len) {
+        size_t avail = len - pos;
         if (!c->in_payload) {
             size_t need = SHOAL__FRAME_HDR_SIZE - c->hdr_got;
             size_t n = avail < need ? avail : need;
-            memcpy(c->hdr + c->hdr_got, c->rbuf + c->rpos, n);
+            memcpy(c->hdr + c->hdr_got, buf + pos, n);
             c->hdr_got += n;
-            c->rpos += n;
+            pos += n;
             if (c->hdr_got < SHOAL__FRAME_HDR_SIZE) return 0;
             c->hdr_got = 0;
             if (on_header(m, c) < 0) return -1;
@@ -678,15 +681,43 @@ static int parse_staged(shoal__mesh *m, shoal__conn *c) {
         uint64_t room;
         uint8_t *dst = payload_dst(c, &room);
         uint64_t n = avail < room ? avail : room;
-        if (dst) memcpy(dst, c->rbuf + c->rpos, (size_t)n);
-        c->rpos += (size_t)n;
+        if (dst) memcpy(dst, buf + pos, (size_t)n);
+        pos += (size_t)n;
         if (payload_advance(m, c, n) < 0) return -1;
     }
-    c->rpos = c->rlen = 0;
     return 0;
 }
 
+/* Consumes the staging buffer. Returns -1 if the connection failed. */
+static int parse_staged(shoal__mesh *m, shoal__conn *c) {
+    int rc = parse_bytes(m, c, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rpos = c->rlen = 0;
+    return rc;
+}
+
+/* A shared-memory connection: frames are parsed where they lie in the ring, so a payload is
+ * copied once, from the ring to its destination, whatever its size. */
+static void shm_read(shoal__mesh *m, shoal__conn *c) {
+    size_t budget = READ_BUDGET;
+    while (c->fd >= 0 && c->shm && budget > 0) {
+        const uint8_t *p;
+        size_t n = shoal__ring_peek(&c->rx, &p);
+        if (n == 0) return;
+        if (n > budget) n = budget;
+        m->last_rx[c->peer] = shoal__now_coarse(); /* any byte proves the peer alive */
+        m->activity++;
+        if (parse_bytes(m, c, p, n) < 0 || c->fd < 0 || !c->shm) return; /* failed: the ring may be gone */
+        shoal__ring_consume(&c->rx, n);
+        if (shoal__ring_take_space_wakeup(&c->rx)) shoal__shm_doorbell(m, c->peer);
+        budget -= n;
+    }
+}
+
 static void conn_read(shoal__mesh *m, shoal__conn *c) {
+    if (c->shm) {
+        shm_read(m, c);
+        return;
+    }
     size_t budget = READ_BUDGET;
     while (c->fd >= 0 && budget > 0) {
         uint8_t *dst;
@@ -701,14 +732,7 @@ static void conn_read(shoal__mesh *m, shoal__conn *c) {
             dst = c->rbuf;
             want = SHOAL__RBUF;
         }
-        ssize_t n;
-        if (c->shm) {
-            n = (ssize_t)shoal__ring_read(&c->rx, dst, want);
-            if (n == 0) return;
-            if (shoal__ring_take_space_wakeup(&c->rx)) shoal__shm_doorbell(m, c->peer);
-        } else {
-            n = read(c->fd, dst, want);
-        }
+        ssize_t n = read(c->fd, dst, want);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -719,7 +743,7 @@ static void conn_read(shoal__mesh *m, shoal__conn *c) {
             conn_error(m, c, c->bye_received ? "closed" : "connection closed by peer");
             return;
         }
-        m->last_rx[c->peer] = shoal__now(); /* any byte proves the peer alive */
+        m->last_rx[c->peer] = shoal__now_coarse(); /* any byte proves the peer alive */
         m->activity++;
         budget -= (size_t)n < budget ? (size_t)n : budget;
         if (direct) {
@@ -991,6 +1015,7 @@ void shoal__engine_poll_nowait(shoal__mesh *m) {
 
 int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
                        int (*stop_check)(void *arg), void *arg) {
+    if (r->state == REQ_DONE) return SHOAL_OK; /* a send written inline: nothing to wait for */
     double t0 = shoal__now();
     double spin_until = m->spin_us > 0 ? t0 + m->spin_us * 1e-6 : 0;
     m->last_user_wait = t0;
@@ -1012,7 +1037,8 @@ int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
             int ms = now < spin_until ? 0 : shoal__ms_until(deadline, 100);
             uint64_t before = m->activity;
             shoal__engine_poll_once(m, ms);
-            if (m->activity != before && m->spin_us > 0) spin_until = shoal__now() + m->spin_us * 1e-6;
+            if (m->activity != before && m->spin_us > 0 && r->state != REQ_DONE)
+                spin_until = (now = shoal__now()) + m->spin_us * 1e-6;
             /* The peer we wait for may need this core: always when ranks outnumber cores, and
              * once a spin has lasted a few microseconds (a reply on an idle machine comes
              * sooner; on a busy one the peer may be queued behind us on this very core). */

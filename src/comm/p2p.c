@@ -6,11 +6,10 @@
 
 static int bad_comm(void) { return SHOAL_ERR_INVALID; }
 
-/* Allocates and posts a send or receive. ctx/lane/internal select user or collective traffic. */
-static int post(shoal_comm *c, shoal__req_kind kind, int lane, uint32_t ctx, int internal,
-                void *buf, size_t bytes, int peer, int tag, shoal_request **out) {
-    shoal_request *r = calloc(1, sizeof *r);
-    if (!r) return shoal__comm_fail(c, SHOAL_ERR_NOMEM, NULL, 0, "out of memory for a request");
+/* Fills a zeroed request for a send or receive. ctx/lane/internal select user or collective
+ * traffic. */
+static void fill(shoal_request *r, shoal_comm *c, shoal__req_kind kind, int lane, uint32_t ctx, int internal,
+                 void *buf, size_t bytes, int peer, int tag) {
     shoal__mesh *m = c->mesh;
     r->kind = kind;
     r->comm = c;
@@ -25,12 +24,25 @@ static int post(shoal_comm *c, shoal__req_kind kind, int lane, uint32_t ctx, int
     r->buf = buf;
     r->cap = bytes;
     r->info.source = -1;
-    pthread_mutex_lock(&m->mu);
-    int st = shoal__comm_is_aborted(c) ? SHOAL_ERR_ABORTED : SHOAL_OK;
+}
+
+/* Hands a filled request to the engine (mu held). */
+static void submit(shoal__mesh *m, shoal_request *r) {
+    int st = shoal__comm_is_aborted(r->comm) ? SHOAL_ERR_ABORTED : SHOAL_OK;
     if (st != SHOAL_OK) shoal__req_complete(m, r, st);
-    else if (kind == REQ_SEND) shoal__engine_post_send(m, r);
+    else if (r->kind == REQ_SEND) shoal__engine_post_send(m, r);
     else shoal__engine_post_recv(m, r);
-    pthread_mutex_unlock(&m->mu);
+}
+
+/* Allocates and posts a send or receive. */
+static int post(shoal_comm *c, shoal__req_kind kind, int lane, uint32_t ctx, int internal,
+                void *buf, size_t bytes, int peer, int tag, shoal_request **out) {
+    shoal_request *r = calloc(1, sizeof *r);
+    if (!r) return shoal__comm_fail(c, SHOAL_ERR_NOMEM, NULL, 0, "out of memory for a request");
+    fill(r, c, kind, lane, ctx, internal, buf, bytes, peer, tag);
+    pthread_mutex_lock(&c->mesh->mu);
+    submit(c->mesh, r);
+    pthread_mutex_unlock(&c->mesh->mu);
     *out = r;
     return SHOAL_OK;
 }
@@ -79,33 +91,51 @@ int shoal__coll_irecv(shoal_comm *c, int lane, uint32_t tag, void *buf, size_t b
                 req);
 }
 
-int shoal_send(shoal_comm *c, const void *buf, size_t bytes, int dst, int tag) {
-    shoal_request *r;
-    int st = shoal_isend(c, buf, bytes, dst, tag, &r);
-    if (st != SHOAL_OK) return st;
-    st = shoal_wait(r, NULL);
-    if (st == SHOAL_ERR_TIMEOUT) { /* a blocking call never leaves a request behind */
-        shoal_cancel(r);
-        shoal_request_free(r);
-    }
-    return st;
-}
-
-int shoal_recv(shoal_comm *c, void *buf, size_t bytes, int src, int tag, shoal_msg_info *info) {
-    shoal_request *r;
-    int st = shoal_irecv(c, buf, bytes, src, tag, &r);
-    if (st != SHOAL_OK) return st;
-    st = shoal_wait(r, info);
-    if (st == SHOAL_ERR_TIMEOUT) {
-        shoal_cancel(r);
-        shoal_request_free(r);
-    }
-    return st;
-}
-
 static int stop_if_aborted(void *arg) {
     shoal_request *r = arg;
     return shoal__comm_is_aborted(r->comm) ? SHOAL_ERR_ABORTED : SHOAL_OK;
+}
+
+static void describe(shoal_request *r, int st);
+
+/* A blocking send or receive: the request lives on this stack frame and is posted and waited
+ * for under one lock (the latency of small messages is mostly such overheads). It never
+ * outlives the call: on a timeout or an abort it is cancelled, which takes it out of every
+ * engine queue (a partly sent message is finished by the engine from its own copy). */
+static int blocking(shoal_comm *c, shoal__req_kind kind, void *buf, size_t bytes, int peer, int tag,
+                    shoal_msg_info *info) {
+    shoal__mesh *m = c->mesh;
+    shoal_request r;
+    memset(&r, 0, sizeof r);
+    fill(&r, c, kind, SHOAL__LANE_DATA, c->ctx_id * 2, 0, buf, bytes, peer, tag);
+    pthread_mutex_lock(&m->mu);
+    submit(m, &r);
+    int st = SHOAL_OK; /* a small send is usually written inline: no clock read for it */
+    if (r.state != REQ_DONE) st = shoal__engine_wait(m, &r, shoal__deadline_in(c->timeout_s), stop_if_aborted, &r);
+    if (st != SHOAL_OK) shoal__engine_cancel(m, &r, st);
+    if (r.state != REQ_DONE) shoal__req_complete(m, &r, st); /* cannot happen: cancel completes */
+    st = r.status;
+    pthread_mutex_unlock(&m->mu);
+    if (info) *info = r.info;
+    if (st == SHOAL_ERR_TIMEOUT && peer >= 0)
+        return shoal__comm_fail(c, st, &peer, 1, "timed out after %.3g s waiting for rank %d", c->timeout_s, peer);
+    if (st == SHOAL_ERR_TIMEOUT) return shoal__comm_fail(c, st, NULL, 0, "timed out after %.3g s", c->timeout_s);
+    if (st != SHOAL_OK) describe(&r, st);
+    return st;
+}
+
+int shoal_send(shoal_comm *c, const void *buf, size_t bytes, int dst, int tag) {
+    if (!c) return bad_comm();
+    shoal_request *unused;
+    int st = check_p2p(c, buf, bytes, dst, tag, 0, &unused);
+    return st != SHOAL_OK ? st : blocking(c, REQ_SEND, (void *)buf, bytes, dst, tag, NULL);
+}
+
+int shoal_recv(shoal_comm *c, void *buf, size_t bytes, int src, int tag, shoal_msg_info *info) {
+    if (!c) return bad_comm();
+    shoal_request *unused;
+    int st = check_p2p(c, buf, bytes, src, tag, 1, &unused);
+    return st != SHOAL_OK ? st : blocking(c, REQ_RECV, buf, bytes, src, tag, info);
 }
 
 static void req_free(shoal_request *r) {

@@ -13,6 +13,8 @@
  * SHOAL__FOREVER when there is none. */
 #define SHOAL__FOREVER 1e300
 double shoal__now(void);
+/* The same clock at the kernel tick's resolution (a few ms), for much less: liveness stamps. */
+double shoal__now_coarse(void);
 double shoal__deadline_in(double timeout_s); /* timeout_s < 0 gives SHOAL__FOREVER */
 /* Milliseconds until the deadline for poll()/epoll_wait(): 0 if passed, -1 if forever, capped
  * at cap_ms when cap_ms >= 0. */

@@ -9,6 +9,12 @@ double shoal__now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double shoal__now_coarse(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 double shoal__deadline_in(double timeout_s) {
     if (timeout_s < 0) return SHOAL__FOREVER;
     return shoal__now() + timeout_s;

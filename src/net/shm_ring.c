@@ -66,6 +66,19 @@ size_t shoal__ring_read(shoal__ring *r, void *dst, size_t cap) {
     return n;
 }
 
+size_t shoal__ring_peek(const shoal__ring *r, const uint8_t **p) {
+    uint64_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
+    size_t off = (size_t)(tail & r->mask), size = (size_t)r->mask + 1, avail = (size_t)(head - tail);
+    *p = r->data + off;
+    return avail < size - off ? avail : size - off;
+}
+
+void shoal__ring_consume(shoal__ring *r, size_t n) {
+    uint64_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_relaxed);
+    atomic_store_explicit(&r->ctl->tail, tail + n, memory_order_release);
+}
+
 int shoal__ring_arm_sleep(shoal__ring *r) {
     atomic_store_explicit(&r->ctl->sleeping, 1, memory_order_seq_cst);
     if (shoal__ring_avail(r) == 0) return 1;

@@ -45,6 +45,12 @@ void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init);
 size_t shoal__ring_writev(shoal__ring *r, const struct iovec *iov, int n);
 /* Copies up to cap bytes out; returns how many (0 when empty). */
 size_t shoal__ring_read(shoal__ring *r, void *dst, size_t cap);
+/* Consumer: the readable bytes that are contiguous in the ring, in place (*p points into the
+ * segment; valid until shoal__ring_consume), so they can be parsed and copied once, straight
+ * to where they belong. */
+size_t shoal__ring_peek(const shoal__ring *r, const uint8_t **p);
+/* Consumer: n bytes (at most what peek returned) are done with: the producer may reuse them. */
+void shoal__ring_consume(shoal__ring *r, size_t n);
 /* Bytes waiting to be read. */
 uint64_t shoal__ring_avail(const shoal__ring *r);
 
