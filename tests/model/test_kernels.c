@@ -1,9 +1,12 @@
 /* Every CPU kernel against the plain reference (as ggml's test-backend-ops): for each kernel
- * set this CPU runs and each weight dtype, dot tiles of nt = 1..4 tokens equal the scalar
- * kernel; the scalar quantized dots equal an f32 dot of the dequantized operands; quantize ->
- * dequantize stays within each format's error bound; SIMD activation quantization equals the
- * scalar one. */
+ * set this CPU runs and each weight dtype, dot tiles of nr = 1..9 weight rows x nt = 1..4
+ * tokens over several row lengths (for the 32-blocks: odd block counts and counts that are not
+ * a multiple of the 16-block groups of the AVX-512 kernels; for the float types: lengths that
+ * are not a multiple of the vector width) equal the scalar kernel; the scalar quantized dots
+ * equal an f64 dot of the dequantized operands; quantize -> dequantize stays within each
+ * format's error bound; SIMD activation quantization equals the scalar one byte for byte. */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "model/cpu/kernels.h"
 #include "model/dtype.h"
@@ -16,81 +19,115 @@ static float frand(void) {
     return (float)((rs >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
 
-int main(void) {
-    const int types[] = {SHOAL_WTYPE_F32, SHOAL_WTYPE_F16, SHOAL_WTYPE_BF16, SHOAL_WTYPE_Q8_0,
-                         SHOAL_WTYPE_Q4_0, SHOAL_WTYPE_Q4_K, SHOAL_WTYPE_Q6_K};
-    const char *isas[] = {"scalar", "avx2", "avx512"};
-    const int cols = 512 + 256; /* a multiple of 256 for the K-quants, of 32 for the rest */
-    float w[768], x[4][768], wd[768], xd[4][768];
-    uint8_t wq[768 * 4];
-    shoal__block_q8 xq[4][768 / 32];
-    for (int i = 0; i < cols; i++) {
-        w[i] = frand() * (i % 97 == 0 ? 4.0f : 1.0f); /* a few outliers stress the scales */
-        for (int t = 0; t < 4; t++) x[t][i] = frand();
-    }
-    for (int t = 0; t < 4; t++) {
-        shoal__kernels_scalar.quantize_act(x[t], xq[t], cols);
-        for (int b = 0; b < cols / 32; b++)
-            for (int j = 0; j < 32; j++) xd[t][32 * b + j] = xq[t][b].d * xq[t][b].qs[j];
-    }
+#define MAXC 2336 /* largest row length tested */
+#define MAXR 9
+#define NT SHOAL__NT
+
+/* One dtype at one row length: quantization bound, scalar vs dequantized, every ISA vs scalar. */
+static void check_dtype(int dt, int cols) {
+    static const char *isas[] = {"scalar", "avx2", "avx512"};
+    static float w[MAXR][MAXC], wd[MAXR][MAXC], x[NT][MAXC], xd[NT][MAXC];
+    static uint8_t wq[MAXR][MAXC * 4];
+    static _Alignas(64) uint8_t xq[NT][SHOAL__ACT_BYTES(MAXC) + 64];
+    int q8 = shoal__act_is_q8(dt);
+    size_t row_bytes = shoal__dtype_bytes(dt, (uint64_t)cols);
+    size_t ws = row_bytes + 8; /* rows not packed end to end */
+    for (int r = 0; r < MAXR; r++)
+        for (int i = 0; i < cols; i++) w[r][i] = frand() * (i % 97 == r ? 4.0f : 1.0f); /* outliers stress the scales */
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < cols; i++) x[t][i] = frand() * (t == 2 ? 10.0f : 1.0f);
+    if (q8)
+        for (int t = 0; t < NT; t++) {
+            shoal__kernels_scalar.quantize_act(x[t], xq[t], cols);
+            shoal__act a = shoal__act_view(xq[t], cols);
+            for (int i = 0; i < cols; i++) xd[t][i] = a.d[i / 32] * a.qs[i];
+        }
     /* quantize/dequantize error bounds, relative to max |w| (uniform: max step / 2) */
     const double bound[] = {[SHOAL_WTYPE_F32] = 0, [SHOAL_WTYPE_F16] = 1e-3, [SHOAL_WTYPE_BF16] = 8e-3,
                             [SHOAL_WTYPE_Q8_0] = 1.0 / 127, [SHOAL_WTYPE_Q4_0] = 1.0 / 8,
                             [SHOAL_WTYPE_Q4_K] = 1.0 / 8, [SHOAL_WTYPE_Q6_K] = 1.0 / 16};
-    double wmax = 0;
-    for (int i = 0; i < cols; i++) wmax = fmax(wmax, fabs(w[i]));
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        int dt = types[ti];
-        size_t bytes = shoal__quantize_row(dt, w, wq, cols);
-        CHECK(bytes == shoal__dtype_bytes(dt, (uint64_t)cols));
-        shoal__dequantize_row(dt, wq, wd, cols);
-        double e = 0;
-        for (int i = 0; i < cols; i++) e = fmax(e, fabs(wd[i] - w[i]));
+    uint8_t *wbuf = calloc(MAXR, ws);
+    for (int r = 0; r < MAXR; r++) {
+        size_t bytes = shoal__quantize_row(dt, w[r], wq[r], cols);
+        CHECK(bytes == row_bytes);
+        memcpy(wbuf + r * ws, wq[r], row_bytes);
+        shoal__dequantize_row(dt, wq[r], wd[r], cols);
+        double wmax = 0, e = 0;
+        for (int i = 0; i < cols; i++) wmax = fmax(wmax, fabs(w[r][i])), e = fmax(e, fabs(wd[r][i] - w[r][i]));
         if (e > bound[dt] * wmax + 1e-7) {
             fprintf(stderr, "%s: quantization error %g > %g\n", shoal_wtype_name(dt), e, bound[dt] * wmax);
             check_failures++;
         }
-        int q8 = shoal__act_is_q8(dt);
-        const void *act = q8 ? (const void *)xq : (const void *)x;
-        size_t as = q8 ? sizeof xq[0] : sizeof x[0];
-        /* scalar dot == f32 dot of the dequantized operands */
-        float ref[4], got[4];
-        shoal__kernels_scalar.dot[dt](cols, wq, act, as, 4, ref, 1);
-        for (int t = 0; t < 4; t++) {
+    }
+    const void *act = q8 ? (const void *)xq : (const void *)x;
+    size_t as = q8 ? sizeof xq[0] : sizeof x[0];
+    /* scalar dot == f64 dot of the dequantized operands; out is [nt][os] with os = MAXR + 3 */
+    enum { OS = MAXR + 3 };
+    float ref[NT * OS], got[NT * OS];
+    shoal__kernels_scalar.dot[dt](cols, wbuf, ws, MAXR, act, as, NT, ref, OS);
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < MAXR; r++) {
             double s = 0;
-            for (int i = 0; i < cols; i++) s += (double)wd[i] * (q8 ? xd[t][i] : x[t][i]);
-            if (fabs(ref[t] - s) > 1e-4 * (1 + fabs(s))) {
-                fprintf(stderr, "%s: scalar dot %g, dequantized reference %g\n", shoal_wtype_name(dt), ref[t], s);
+            for (int i = 0; i < cols; i++) s += (double)wd[r][i] * (q8 ? xd[t][i] : x[t][i]);
+            if (fabs(ref[r + t * OS] - s) > 1e-4 * (1 + fabs(s))) {
+                fprintf(stderr, "%s cols=%d: scalar dot %g, dequantized reference %g\n", shoal_wtype_name(dt), cols,
+                        ref[r + t * OS], s);
                 check_failures++;
             }
         }
-        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
-            const shoal__cpu_kernels *ks = shoal__cpu_kernels_pick(isas[k]);
-            if (!ks) {
-                fprintf(stderr, "(%s not supported on this CPU: skipped)\n", isas[k]);
-                continue;
-            }
-            if (!ks->dot[dt]) continue; /* falls back to the scalar kernel */
-            for (int nt = 1; nt <= 4; nt++) {
-                memset(got, 0, sizeof got);
-                ks->dot[dt](cols, wq, act, as, nt, got, 1);
-                for (int t = 0; t < nt; t++)
-                    if (fabs(got[t] - ref[t]) > 2e-5 * (1 + fabs(ref[t]))) {
-                        fprintf(stderr, "%s %s nt=%d t=%d: %g, scalar %g\n", isas[k], shoal_wtype_name(dt), nt,
-                                t, got[t], ref[t]);
-                        check_failures++;
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        const shoal__cpu_kernels *ks = shoal__cpu_kernels_pick(isas[k]);
+        if (!ks || !ks->dot[dt]) continue; /* not on this CPU / falls back to a lower set */
+        for (int nr = 1; nr <= MAXR; nr++)
+            for (int nt = 1; nt <= NT; nt++) {
+                for (int i = 0; i < NT * OS; i++) got[i] = -12345.0f;
+                ks->dot[dt](cols, wbuf, ws, nr, act, as, nt, got, OS);
+                for (int t = 0; t < NT; t++)
+                    for (int r = 0; r < OS; r++) {
+                        float want = t < nt && r < nr ? ref[r + t * OS] : -12345.0f;
+                        double tol = 2e-5 * (1 + fabs(want)) * sqrt(cols / 256.0 + 1);
+                        if (fabs(got[r + t * OS] - want) > tol) {
+                            fprintf(stderr, "%s %s cols=%d nr=%d nt=%d r=%d t=%d: %g, scalar %g\n", isas[k],
+                                    shoal_wtype_name(dt), cols, nr, nt, r, t, got[r + t * OS], want);
+                            check_failures++;
+                        }
                     }
             }
-        }
     }
-    /* activation quantization and the f32 helpers */
+    free(wbuf);
+}
+
+int main(void) {
+    const int types[] = {SHOAL_WTYPE_F32, SHOAL_WTYPE_F16, SHOAL_WTYPE_BF16, SHOAL_WTYPE_Q8_0,
+                         SHOAL_WTYPE_Q4_0, SHOAL_WTYPE_Q4_K, SHOAL_WTYPE_Q6_K};
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++)
+        if (!shoal__cpu_kernels_pick(isas[k])) fprintf(stderr, "(%s not supported on this CPU: skipped)\n", isas[k]);
+    /* block counts: 1, 2, 3 (odd), 16 (one group), 17, 24, 64 + 9 = 73 (groups + odd tail) */
+    const int q32[] = {32, 64, 96, 512, 544, 768, 2336};
+    const int qk[] = {256, 512, 768, 2304};
+    const int f[] = {1, 7, 16, 33, 77, 768, 1000};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        int dt = types[ti];
+        const int *c = dt == SHOAL_WTYPE_Q4_K || dt == SHOAL_WTYPE_Q6_K ? qk : shoal__act_is_q8(dt) ? q32 : f;
+        size_t nc = dt == SHOAL_WTYPE_Q4_K || dt == SHOAL_WTYPE_Q6_K ? sizeof qk / sizeof qk[0]
+                    : shoal__act_is_q8(dt)                           ? sizeof q32 / sizeof q32[0]
+                                                                     : sizeof f / sizeof f[0];
+        for (size_t i = 0; i < nc; i++) check_dtype(dt, c[i]);
+    }
+    /* activation quantization (every byte, sums included) and the f32 helpers */
+    float x[4][768];
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 768; i++) x[t][i] = frand() * (i % 50 == 0 ? 30.0f : 1.0f);
+    for (int i = 0; i < 32; i++) x[1][64 + i] = 0; /* an all-zero block: d = 0 */
+    _Alignas(64) static uint8_t ref[SHOAL__ACT_BYTES(768)], y[SHOAL__ACT_BYTES(768)];
+    shoal__kernels_scalar.quantize_act(x[1], ref, 768);
     for (size_t k = 1; k < sizeof isas / sizeof isas[0]; k++) {
         const shoal__cpu_kernels *ks = shoal__cpu_kernels_pick(isas[k]);
         if (!ks) continue;
         if (ks->quantize_act) {
-            shoal__block_q8 y[768 / 32];
-            ks->quantize_act(x[0], y, cols);
-            CHECK(memcmp(y, xq[0], sizeof y) == 0);
+            ks->quantize_act(x[1], y, 768);
+            CHECK(memcmp(y, ref, sizeof y) == 0);
         }
         float a = ks->dot_f32(x[0], x[1], 77), b = shoal__kernels_scalar.dot_f32(x[0], x[1], 77);
         CHECK(fabsf(a - b) < 1e-4f);
@@ -101,6 +138,15 @@ int main(void) {
         shoal__kernels_scalar.axpy(y2, 0.7f, x[3], 77);
         for (int i = 0; i < 77; i++) CHECK(fabsf(y1[i] - y2[i]) < 1e-6f);
     }
+    /* the activation sums are what they say */
+    shoal__act a = shoal__act_view(ref, 768);
+    for (int b = 0; b < 768 / 32; b++) {
+        int s0 = 0, s1 = 0;
+        for (int j = 0; j < 16; j++) s0 += a.qs[32 * b + j], s1 += a.qs[32 * b + 16 + j];
+        CHECK(a.dh[2 * b] == a.d[b] * (float)s0 && a.dh[2 * b + 1] == a.d[b] * (float)s1);
+        CHECK(a.ds[b] == a.d[b] * (float)(s0 + s1));
+    }
+    CHECK(a.d[2] == 0);
     /* f16 / bf16 conversions */
     CHECK(shoal__fp16_to_f32(shoal__f32_to_fp16(1.0f)) == 1.0f);
     CHECK(shoal__fp16_to_f32(shoal__f32_to_fp16(-65504.0f)) == -65504.0f);

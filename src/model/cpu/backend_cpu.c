@@ -19,7 +19,7 @@ typedef struct cpu_ctx {
     shoal__pool *pool;
     const shoal__cpu_kernels *k;
     shoal__dot_fn dot[SHOAL__NDTYPE]; /* the chosen set, gaps filled from lower sets */
-    void (*quantize_act)(const float *, shoal__block_q8 *, int);
+    void (*quantize_act)(const float *, void *, int);
     void *act;        /* quantized activations of the current matmul */
     size_t act_cap;
     float *att;       /* attention scores, [threads][att_cap] */
@@ -93,13 +93,13 @@ typedef struct mm_job {
 static void quant_job(void *arg, int ith, int nth) {
     mm_job *j = arg;
     for (int t = ith; t < j->n; t += nth)
-        j->c->quantize_act(j->x + (size_t)t * j->w->cols,
-                           (shoal__block_q8 *)((char *)j->act + (size_t)t * j->act_stride), j->w->cols);
+        j->c->quantize_act(j->x + (size_t)t * j->w->cols, (char *)j->act + (size_t)t * j->act_stride, j->w->cols);
 }
 
 /* Row blocks are handed out dynamically; within a block every token tile of SHOAL__NT tokens
- * passes over the block's rows, so the block's weights are read from memory once and then hit
- * in cache for the remaining tiles (prefill). */
+ * passes over the block's rows in one dot-tile call (the kernel tiles the rows in registers),
+ * so the block's weights are read from memory once and then hit in cache for the remaining
+ * token tiles (prefill). */
 static void mm_work(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const shoal__weight *w = j->w;
@@ -112,9 +112,8 @@ static void mm_work(void *arg, int ith, int nth) {
             int nt = j->n - t < SHOAL__NT ? j->n - t : SHOAL__NT;
             const void *a = (const char *)j->act + (size_t)t * j->act_stride;
             float *yo = j->y + (size_t)t * w->rows;
-            for (int r = r0; r < r1; r++)
-                dot(w->cols, (const char *)w->data + (size_t)r * w->row_bytes, a, j->act_stride, nt,
-                    yo + r, (size_t)w->rows);
+            dot(w->cols, (const char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, a,
+                j->act_stride, nt, yo + r0, (size_t)w->rows);
         }
     }
 }
@@ -125,7 +124,7 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
     mm_job j = {.c = c, .w = w, .x = x, .n = n, .y = y};
     int nth = shoal__pool_threads(c->pool);
     if (shoal__act_is_q8(w->dtype)) {
-        j.act_stride = (size_t)(w->cols / 32) * sizeof(shoal__block_q8);
+        j.act_stride = (SHOAL__ACT_BYTES(w->cols) + 63) / 64 * 64;
         size_t need = j.act_stride * (size_t)n;
         if (need > c->act_cap) {
             free(c->act);
@@ -146,7 +145,7 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
     int rpb = (int)(target < 1 ? 1 : target);
     int min_blocks = 8 * nth;
     if ((w->rows + rpb - 1) / rpb < min_blocks) rpb = (w->rows + min_blocks - 1) / min_blocks;
-    if (rpb < 1) rpb = 1;
+    rpb = (rpb + 3) / 4 * 4; /* whole register tiles of 4 rows */
     j.rows_per_block = rpb;
     j.n_blocks = (w->rows + rpb - 1) / rpb;
     atomic_init(&j.next, 0);

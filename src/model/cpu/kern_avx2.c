@@ -25,7 +25,7 @@ T static inline float hsum(__m256 v) {
 
 /* Float-weight tile: cols % 8 handled by a scalar tail. */
 #define FLOAT_DOT(NAME, LOAD, SCALAR)                                                          \
-    T static void NAME(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
+    T static void NAME##_row(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
                        size_t os) {                                                            \
         int t = 0;                                                                             \
         for (; t + 4 <= nt; t += 4) {                                                          \
@@ -63,6 +63,10 @@ T static inline float hsum(__m256 v) {
             for (; i < cols; i++) s += SCALAR(w, i) * x[i];                                    \
             out[t * os] = s;                                                                   \
         }                                                                                      \
+    }                                                                                          \
+    T static void NAME(int cols, const void *w, size_t ws, int nr, const void *act, size_t as, int nt, \
+                       float *out, size_t os) {                                                \
+        for (int r = 0; r < nr; r++) NAME##_row(cols, (const char *)w + (size_t)r * ws, act, as, nt, out + r, os); \
     }
 
 #define S_F32(p, i) (((const float *)(p))[i])
@@ -87,36 +91,55 @@ T static inline __m256i unpack_q4(const uint8_t *qs) {
     return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
+/* One weight row x nt tokens; two blocks per step into separate accumulators so that decode
+ * (nt = 1) is not bound by the latency of one FMA chain. */
 #define QUANT_DOT(NAME, BLOCK, UNPACK)                                                         \
-    T static void NAME(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
-                       size_t os) {                                                            \
+    T static void NAME##_row(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
+                             size_t os) {                                                      \
         const BLOCK *wb = w;                                                                   \
         int nb = cols / 32;                                                                    \
         for (int t = 0; t < nt; t += 4) {                                                      \
             int k = nt - t < 4 ? nt - t : 4;                                                   \
-            const shoal__block_q8 *x[4];                                                       \
-            __m256 acc[4];                                                                     \
+            shoal__act x[4];                                                                   \
+            __m256 a0[4], a1[4];                                                               \
             for (int j = 0; j < 4; j++) {                                                      \
-                x[j] = ACT(act, t + (j < k ? j : 0), as);                                      \
-                acc[j] = _mm256_setzero_ps();                                                  \
+                x[j] = shoal__act_view(ACT(act, t + (j < k ? j : 0), as), cols);               \
+                a0[j] = a1[j] = _mm256_setzero_ps();                                           \
             }                                                                                  \
-            for (int b = 0; b < nb; b++) {                                                     \
-                __m256i wq = UNPACK(wb[b].qs);                                                 \
-                float dw = _cvtsh_ss(wb[b].d);                                         \
+            int b = 0;                                                                         \
+            for (; b + 2 <= nb; b += 2) {                                                      \
+                __m256i q0 = UNPACK(wb[b].qs), q1 = UNPACK(wb[b + 1].qs);                      \
+                float d0 = _cvtsh_ss(wb[b].d), d1 = _cvtsh_ss(wb[b + 1].d);                    \
                 for (int j = 0; j < k; j++) {                                                  \
-                    __m256 p = i8dot(wq, _mm256_loadu_si256((const __m256i *)x[j][b].qs));     \
-                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][b].d), p, acc[j]);       \
+                    __m256 p0 = i8dot(q0, _mm256_loadu_si256((const __m256i *)(x[j].qs + 32 * b))); \
+                    __m256 p1 = i8dot(q1, _mm256_loadu_si256((const __m256i *)(x[j].qs + 32 * b + 32))); \
+                    a0[j] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * x[j].d[b]), p0, a0[j]);        \
+                    a1[j] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * x[j].d[b + 1]), p1, a1[j]);    \
                 }                                                                              \
             }                                                                                  \
-            for (int j = 0; j < k; j++) out[(t + j) * os] = hsum(acc[j]);                      \
+            for (; b < nb; b++) {                                                              \
+                __m256i q0 = UNPACK(wb[b].qs);                                                 \
+                float d0 = _cvtsh_ss(wb[b].d);                                                 \
+                for (int j = 0; j < k; j++) {                                                  \
+                    __m256 p0 = i8dot(q0, _mm256_loadu_si256((const __m256i *)(x[j].qs + 32 * b))); \
+                    a0[j] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * x[j].d[b]), p0, a0[j]);        \
+                }                                                                              \
+            }                                                                                  \
+            for (int j = 0; j < k; j++) out[(t + j) * os] = hsum(_mm256_add_ps(a0[j], a1[j])); \
         }                                                                                      \
+    }                                                                                          \
+    T static void NAME(int cols, const void *w, size_t ws, int nr, const void *act, size_t as, int nt, \
+                       float *out, size_t os) {                                                \
+        for (int r = 0; r < nr; r++) NAME##_row(cols, (const char *)w + (size_t)r * ws, act, as, nt, out + r, os); \
     }
 
 #define UNPACK_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
 QUANT_DOT(dot_q8_0, shoal__block_q8_0, UNPACK_Q8)
 QUANT_DOT(dot_q4_0, shoal__block_q4_0, unpack_q4)
 
-T static void quantize_act(const float *x, shoal__block_q8 *y, int n) {
+/* As shoal__quantize_act (same rounding: nearest even), 32 floats per step. */
+T static void quantize_act(const float *x, void *row, int n) {
+    shoal__act a = shoal__act_view(row, n);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int b = 0; b < n / 32; b++, x += 32) {
         __m256 v[4], m = _mm256_setzero_ps();
@@ -129,7 +152,6 @@ T static void quantize_act(const float *x, shoal__block_q8 *y, int n) {
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         float amax = _mm_cvtss_f32(m4);
         float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        y[b].d = d;
         __m256 vid = _mm256_set1_ps(id);
         __m256i i[4];
         for (int j = 0; j < 4; j++)
@@ -138,7 +160,16 @@ T static void quantize_act(const float *x, shoal__block_q8 *y, int n) {
         __m256i p01 = _mm256_packs_epi32(i[0], i[1]), p23 = _mm256_packs_epi32(i[2], i[3]);
         __m256i p = _mm256_packs_epi16(p01, p23);
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)y[b].qs, p);
+        _mm256_storeu_si256((__m256i *)(a.qs + 32 * b), p);
+        /* half sums: elements 0..15 are i[0], i[1]; 16..31 are i[2], i[3] (|q| <= 127: exact) */
+        __m256i h = _mm256_hadd_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        h = _mm256_hadd_epi32(h, h); /* lane 0: [s0a s1a s0a s1a], lane 1: [s0b s1b ...] */
+        __m128i hs = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        int s0 = _mm_cvtsi128_si32(hs), s1 = _mm_extract_epi32(hs, 1);
+        a.d[b] = d;
+        a.ds[b] = d * (float)(s0 + s1);
+        a.dh[2 * b] = d * (float)s0;
+        a.dh[2 * b + 1] = d * (float)s1;
     }
 }
 

@@ -18,7 +18,7 @@
 #define S_BF16(p, i) shoal__bf16_to_float(((const uint16_t *)(p))[i])
 
 #define FLOAT_DOT(NAME, LOAD, SCALAR)                                                          \
-    T static void NAME(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
+    T static void NAME##_row(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
                        size_t os) {                                                            \
         int t = 0;                                                                             \
         for (; t + 4 <= nt; t += 4) {                                                          \
@@ -57,60 +57,159 @@
             for (; i < cols; i++) s += SCALAR(w, i) * x[i];                                    \
             out[t * os] = s;                                                                   \
         }                                                                                      \
+    }                                                                                          \
+    T static void NAME(int cols, const void *w, size_t ws, int nr, const void *act, size_t as, int nt, \
+                       float *out, size_t os) {                                                \
+        for (int r = 0; r < nr; r++) NAME##_row(cols, (const char *)w + (size_t)r * ws, act, as, nt, out + r, os); \
     }
 
 FLOAT_DOT(dot_f32, LOAD_F32, S_F32)
 FLOAT_DOT(dot_f16, LOAD_F16, S_F16)
 FLOAT_DOT(dot_bf16, LOAD_BF16, S_BF16)
 
-T static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+/* ---- quantized weights (Q8_0, Q4_0) x quantized activations (quant.h).
+ *
+ * Weight codes are made unsigned (Q4_0: its nibbles 0..15 as stored; Q8_0: q + 128 by flipping
+ * the sign bit) so that vpdpbusd multiplies them with the signed activation bytes directly; the
+ * offset is taken back once per block with the activation sums: sum((u - o) x) = sum(u x) -
+ * o sum(x). One 512-bit vector holds two blocks (lanes 0-7: block b, 8-15: block b+1), so a
+ * block pair costs one vpdpbusd, one int->float conversion and one FMA per (row, token).
+ * Scales are prepared per group of 16 blocks: the 16 weight scales of a row are gathered and
+ * converted at once, and tab[r][t] holds dw * dx for the group; a permute spreads the pair's two
+ * products over the lanes. Tiles are R = 4 weight rows (1 for the rest) x T = nt tokens. */
+#define GROUP 16
+#define CHUNK 256 /* blocks whose weight scales are converted ahead (4 rows: 4 KiB) */
 
-T static inline __m256 i8dot(__m256i w, __m256i x) {
-    __m256i ax = _mm256_abs_epi8(w);
-    __m256i sy = _mm256_sign_epi8(x, w);
-    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-}
+static const int32_t pair_idx[GROUP / 2][16] __attribute__((aligned(64))) = {
+#define PI(p) {2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, \
+               2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1}
+    PI(0), PI(1), PI(2), PI(3), PI(4), PI(5), PI(6), PI(7)
+#undef PI
+};
 
-T static inline __m256i unpack_q4(const uint8_t *qs) {
-    __m128i b = _mm_loadu_si128((const __m128i *)qs);
-    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(0xF));
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0xF));
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-}
+enum { FMT_Q8_0, FMT_Q4_0 };
 
-#define QUANT_DOT(NAME, BLOCK, UNPACK)                                                         \
-    T static void NAME(int cols, const void *w, const void *act, size_t as, int nt, float *out, \
-                       size_t os) {                                                            \
-        const BLOCK *wb = w;                                                                   \
-        int nb = cols / 32;                                                                    \
-        for (int t = 0; t < nt; t += 4) {                                                      \
-            int k = nt - t < 4 ? nt - t : 4;                                                   \
-            const shoal__block_q8 *x[4];                                                       \
-            __m256 acc[4];                                                                     \
-            for (int j = 0; j < 4; j++) {                                                      \
-                x[j] = ACT(act, t + (j < k ? j : 0), as);                                      \
-                acc[j] = _mm256_setzero_ps();                                                  \
-            }                                                                                  \
-            for (int b = 0; b < nb; b++) {                                                     \
-                __m256i wq = UNPACK(wb[b].qs);                                                 \
-                float dw = _cvtsh_ss(wb[b].d);                                         \
-                for (int j = 0; j < k; j++) {                                                  \
-                    __m256 p = i8dot(wq, _mm256_loadu_si256((const __m256i *)x[j][b].qs));     \
-                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][b].d), p, acc[j]);       \
-                }                                                                              \
-            }                                                                                  \
-            for (int j = 0; j < k; j++) out[(t + j) * os] = hsum8(acc[j]);                     \
-        }                                                                                      \
+/* Unsigned codes of blocks b (and b + 1 when two) of a row, in activation order. */
+#define AI __attribute__((always_inline)) static inline
+T AI __m512i w_pair(int fmt, const char *blk, int two) {
+    if (fmt == FMT_Q4_0) { /* 18-byte blocks: f16 d, 16 bytes (lo nibbles: 0..15, hi: 16..31) */
+        __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        if (two) v = _mm512_mask_broadcast_i32x4(v, 0xFF00, _mm_loadu_si128((const __m128i *)(blk + 20)));
+        v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+        return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
     }
+    /* Q8_0: 34-byte blocks: f16 d, 32 int8 */
+    __m512i v = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2)));
+    if (two) v = _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(blk + 36)), 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+}
 
-#define UNPACK_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
-QUANT_DOT(dot_q8_0, shoal__block_q8_0, UNPACK_Q8)
-QUANT_DOT(dot_q4_0, shoal__block_q4_0, unpack_q4)
+T AI void qtile(int fmt, int R, int T_, int cols, const char *w, size_t ws, const char *act, size_t as,
+                float *out, size_t os) {
+    const int bs = fmt == FMT_Q4_0 ? 18 : 34;
+    const float off = fmt == FMT_Q4_0 ? 8.0f : 128.0f;
+    const int nb = cols / 32;
+    const __m512i vidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(bs));
+    shoal__act x[4];
+    __m512 acc[4][4];
+    float tab[4][4][GROUP] __attribute__((aligned(64)));
+#pragma GCC unroll 4
+    for (int t = 0; t < T_; t++) {
+        x[t] = shoal__act_view(act + (size_t)t * as, cols);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r][t] = _mm512_setzero_ps();
+    }
+    /* The weight scales of a chunk of columns first, as f32 (gathers are slow but independent
+     * of each other here; inside the block loop their latency would stall it). */
+    float dwf[4][CHUNK] __attribute__((aligned(64)));
+    for (int c0 = 0; c0 < nb; c0 += CHUNK) {
+        int c1 = nb - c0 < CHUNK ? nb : c0 + CHUNK;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            for (int g = c0; g < c1; g += GROUP) {
+                __mmask16 k = (__mmask16)((1u << (c1 - g < GROUP ? c1 - g : GROUP)) - 1);
+                __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, vidx, w + r * ws + (size_t)g * bs, 1);
+                _mm512_store_ps(dwf[r] + (g - c0), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw)));
+            }
+    for (int g = c0; g < c1; g += GROUP) {
+        int m = c1 - g < GROUP ? c1 - g : GROUP;
+        __mmask16 k = (__mmask16)((1u << m) - 1);
+        __m512 dw[4], dx[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) dw[r] = _mm512_load_ps(dwf[r] + (g - c0));
+#pragma GCC unroll 4
+        for (int t = 0; t < T_; t++) {
+            dx[t] = _mm512_maskz_loadu_ps(k, x[t].d + g);
+            __m512 ds = _mm512_maskz_loadu_ps(k, x[t].ds + g);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                _mm512_store_ps(tab[r][t], _mm512_mul_ps(dw[r], dx[t]));
+                acc[r][t] = _mm512_fnmadd_ps(_mm512_mul_ps(dw[r], _mm512_set1_ps(off)), ds, acc[r][t]);
+            }
+        }
+        const char *wg = w + (size_t)g * bs;
+        for (int p = 0; p < m / 2; p++) {
+            __m512i wv[4];
+            const __m512i idx = _mm512_load_si512(pair_idx[p]);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 1);
+#pragma GCC unroll 4
+            for (int t = 0; t < T_; t++) {
+                __m512i xv = _mm512_loadu_si512(x[t].qs + 32 * (g + 2 * p));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[r], xv));
+                    acc[r][t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, _mm512_load_ps(tab[r][t])), acc[r][t]);
+                }
+            }
+        }
+        if (m & 1) { /* the last block alone: upper half of the activation vector is zero */
+            int p = m / 2;
+            __m512i wv[4];
+            const __m512i idx = _mm512_load_si512(pair_idx[p]);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 0);
+#pragma GCC unroll 4
+            for (int t = 0; t < T_; t++) {
+                __m512i xv = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, x[t].qs + 32 * (g + 2 * p));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[r], xv));
+                    acc[r][t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, _mm512_load_ps(tab[r][t])), acc[r][t]);
+                }
+            }
+        }
+    }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T_; t++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) out[r + t * os] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define QTILE(NAME, FMT, R, TT)                                                               \
+    T static void NAME(int cols, const char *w, size_t ws, const char *act, size_t as, float *out, size_t os) { \
+        qtile(FMT, R, TT, cols, w, ws, act, as, out, os);                                      \
+    }
+#define QTILES(F, FMT) \
+    QTILE(F##_4x1, FMT, 4, 1) QTILE(F##_4x2, FMT, 4, 2) QTILE(F##_4x3, FMT, 4, 3) QTILE(F##_4x4, FMT, 4, 4) \
+    QTILE(F##_1x1, FMT, 1, 1) QTILE(F##_1x2, FMT, 1, 2) QTILE(F##_1x3, FMT, 1, 3) QTILE(F##_1x4, FMT, 1, 4)
+QTILES(q8_0, FMT_Q8_0)
+QTILES(q4_0, FMT_Q4_0)
+
+typedef void (*qtile_fn)(int, const char *, size_t, const char *, size_t, float *, size_t);
+#define QDOT(NAME, F)                                                                          \
+    T static void NAME(int cols, const void *w, size_t ws, int nr, const void *act, size_t as, int nt, \
+                       float *out, size_t os) {                                                \
+        static const qtile_fn t4[4] = {F##_4x1, F##_4x2, F##_4x3, F##_4x4};                    \
+        static const qtile_fn t1[4] = {F##_1x1, F##_1x2, F##_1x3, F##_1x4};                    \
+        int r = 0;                                                                             \
+        for (; r + 4 <= nr; r += 4) t4[nt - 1](cols, (const char *)w + r * ws, ws, act, as, out + r, os); \
+        for (; r < nr; r++) t1[nt - 1](cols, (const char *)w + r * ws, ws, act, as, out + r, os); \
+    }
+QDOT(dot_q8_0, q8_0)
+QDOT(dot_q4_0, q4_0)
 
 T static float dot1(const float *a, const float *b, int n) {
     __m512 s0 = _mm512_setzero_ps();

@@ -2,12 +2,15 @@
  * the CPU's features (or the cpu_isa setting). Every table entry computes the same function as
  * the scalar one up to float rounding; tests/model/test_kernels.c checks that.
  *
- * A "dot tile" multiplies one weight row with nt (1..SHOAL__NT) activation rows:
- *   out[t * out_stride] = sum_i w[i] * act_t[i]   for t < nt
- * where act_t is (const char *)act + t * act_stride and is either f32 [cols] (weight dtypes
- * F32/F16/BF16) or shoal__block_q8 [cols/32] (quantized dtypes, see quant.h). Reusing each
- * loaded weight block for nt tokens is what makes prefill compute-bound instead of
- * memory-bound. */
+ * A "dot tile" multiplies nr weight rows (nr >= 1, w_stride bytes apart) with nt
+ * (1..SHOAL__NT) activation rows (act_stride bytes apart):
+ *   out[r + t * out_stride] = sum_i w_r[i] * act_t[i]   for r < nr, t < nt
+ * where act_t is f32 [cols] (weight dtypes F32/F16/BF16) or an activation row of
+ * SHOAL__ACT_BYTES(cols) bytes (quantized dtypes: see quant.h for its layout). A kernel walks
+ * the rows in register tiles of its own choosing (the AVX-512 quantized kernels: 4 weight rows
+ * x nt tokens, each weight block loaded and unpacked once for the nt tokens, each activation
+ * block once for the 4 rows), which is what makes prefill compute-bound instead of
+ * memory-bound, and lets decode (nt = 1) share the activation loads over 4 rows. */
 #ifndef SHOAL_MODEL_CPU_KERNELS_H
 #define SHOAL_MODEL_CPU_KERNELS_H
 
@@ -20,18 +23,18 @@
 #define SHOAL__NT 4
 #define SHOAL__NDTYPE 31
 
-typedef void (*shoal__dot_fn)(int cols, const void *w, const void *act, size_t act_stride, int nt,
-                              float *out, size_t out_stride);
+typedef void (*shoal__dot_fn)(int cols, const void *w, size_t w_stride, int nr, const void *act,
+                              size_t act_stride, int nt, float *out, size_t out_stride);
 
 typedef struct shoal__cpu_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
     shoal__dot_fn dot[SHOAL__NDTYPE]; /* by dtype; NULL: not computable */
-    void (*quantize_act)(const float *x, shoal__block_q8 *y, int n); /* n % 32 == 0 */
+    void (*quantize_act)(const float *x, void *row, int n); /* n % 32 == 0; row: see quant.h */
     float (*dot_f32)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n); /* y += a * x */
 } shoal__cpu_kernels;
 
-/* 1 when dtype's activations are shoal__block_q8 rows. */
+/* 1 when dtype's activations are quantized rows (quant.h), 0 when f32. */
 static inline int shoal__act_is_q8(int dtype) { return shoal__dtype_quantized(dtype); }
 
 extern const shoal__cpu_kernels shoal__kernels_scalar;
