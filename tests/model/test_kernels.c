@@ -25,7 +25,7 @@ static float frand(void) {
 
 /* One dtype at one row length: quantization bound, scalar vs dequantized, every ISA vs scalar. */
 static void check_dtype(int dt, int cols) {
-    static const char *isas[] = {"scalar", "avx2", "avx512"};
+    static const char *isas[] = {"scalar", "avx2", "avx512", "amx"};
     static float w[MAXR][MAXC], wd[MAXR][MAXC], x[NT][MAXC], xd[NT][MAXC];
     static uint8_t wq[MAXR][MAXC * 4];
     static _Alignas(64) uint8_t xq[NT][SHOAL__ACT_BYTES(MAXC) + 64];
@@ -64,11 +64,16 @@ static void check_dtype(int dt, int cols) {
     /* scalar dot == f64 dot of the dequantized operands; out is [nt][os] with os = MAXR + 3 */
     enum { OS = MAXR + 3 };
     float ref[NT * OS], got[NT * OS];
+    double mag[NT * OS]; /* sum |w x|: float rounding is relative to it, not to the result */
     shoal__kernels_scalar.dot[dt](cols, wbuf, ws, MAXR, act, as, NT, ref, OS);
     for (int t = 0; t < NT; t++)
         for (int r = 0; r < MAXR; r++) {
-            double s = 0;
-            for (int i = 0; i < cols; i++) s += (double)wd[r][i] * (q8 ? xd[t][i] : x[t][i]);
+            double s = 0, m = 0;
+            for (int i = 0; i < cols; i++) {
+                double p = (double)wd[r][i] * (q8 ? xd[t][i] : x[t][i]);
+                s += p, m += fabs(p);
+            }
+            mag[r + t * OS] = m;
             if (fabs(ref[r + t * OS] - s) > 1e-4 * (1 + fabs(s))) {
                 fprintf(stderr, "%s cols=%d: scalar dot %g, dequantized reference %g\n", shoal_wtype_name(dt), cols,
                         ref[r + t * OS], s);
@@ -85,7 +90,7 @@ static void check_dtype(int dt, int cols) {
                 for (int t = 0; t < NT; t++)
                     for (int r = 0; r < OS; r++) {
                         float want = t < nt && r < nr ? ref[r + t * OS] : -12345.0f;
-                        double tol = 2e-5 * (1 + fabs(want)) * sqrt(cols / 256.0 + 1);
+                        double tol = t < nt && r < nr ? 1e-5 * mag[r + t * OS] + 1e-6 : 0;
                         if (fabs(got[r + t * OS] - want) > tol) {
                             fprintf(stderr, "%s %s cols=%d nr=%d nt=%d r=%d t=%d: %g, scalar %g\n", isas[k],
                                     shoal_wtype_name(dt), cols, nr, nt, r, t, got[r + t * OS], want);
@@ -97,10 +102,67 @@ static void check_dtype(int dt, int cols) {
     free(wbuf);
 }
 
+/* gemm entries (AMX) against the scalar dot tiles: rows around the 16-row tiles, tokens around
+ * the 16-token tiles (zero padded), odd block counts. */
+static void check_gemm(int dt, int cols) {
+    enum { GR = 35, GN = 37 };
+    static const char *isas[] = {"amx"};
+    size_t row_bytes = shoal__dtype_bytes(dt, (uint64_t)cols), ws = row_bytes + 6;
+    size_t as = (SHOAL__ACT_BYTES(cols) + 63) / 64 * 64;
+    uint8_t *w = malloc(GR * ws), *act = aligned_alloc(64, GN * as);
+    float *row = malloc(sizeof(float) * cols), *ref = malloc(sizeof(float) * GR * GN), *got = malloc(sizeof(float) * GR * GN);
+    for (int r = 0; r < GR; r++) {
+        for (int i = 0; i < cols; i++) row[i] = frand() * (i % 61 == r ? 5.0f : 1.0f);
+        shoal__quantize_row(dt, row, w + r * ws, cols);
+    }
+    for (int t = 0; t < GN; t++) {
+        for (int i = 0; i < cols; i++) row[i] = frand() * (t % 5 == 1 ? 20.0f : 1.0f);
+        shoal__kernels_scalar.quantize_act(row, act + t * as, cols);
+    }
+    for (int t = 0; t < GN; t += NT)
+        shoal__kernels_scalar.dot[dt](cols, w, ws, GR, act + t * as, as, GN - t < NT ? GN - t : NT, ref + t * GR, GR);
+    /* sum |w x| of each product, from the dequantized operands (the scale of float rounding) */
+    float *wd = malloc(sizeof(float) * cols * GR);
+    double *mag = malloc(sizeof(double) * GR * GN);
+    for (int r = 0; r < GR; r++) shoal__dequantize_row(dt, w + r * ws, wd + (size_t)r * cols, cols);
+    for (int t = 0; t < GN; t++) {
+        shoal__act a = shoal__act_view(act + t * as, cols);
+        for (int r = 0; r < GR; r++) {
+            double m = 0;
+            for (int i = 0; i < cols; i++) m += fabs((double)wd[(size_t)r * cols + i] * a.d[i / 32] * a.qs[i]);
+            mag[r + t * GR] = m;
+        }
+    }
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        const shoal__cpu_kernels *ks = shoal__cpu_kernels_pick(isas[k]);
+        if (!ks || !ks->gemm[dt]) continue;
+        static const int nrs[] = {1, 15, 16, 17, 33, 35}, ns[] = {1, 3, 16, 17, 32, 37};
+        for (size_t a = 0; a < sizeof nrs / sizeof nrs[0]; a++)
+            for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+                int nr = nrs[a], n = ns[b];
+                void *scratch = aligned_alloc(64, (ks->gemm_scratch(cols, n) + 63) / 64 * 64);
+                for (int i = 0; i < GR * GN; i++) got[i] = -12345.0f;
+                ks->gemm[dt](cols, w, ws, nr, act, as, n, got, GR, scratch);
+                free(scratch);
+                for (int t = 0; t < GN; t++)
+                    for (int r = 0; r < GR; r++) {
+                        float want = t < n && r < nr ? ref[r + t * GR] : -12345.0f;
+                        double tol = t < n && r < nr ? 1e-5 * mag[r + t * GR] + 1e-6 : 0;
+                        if (fabs(got[r + t * GR] - want) > tol) {
+                            fprintf(stderr, "%s gemm %s cols=%d nr=%d n=%d r=%d t=%d: %g, scalar %g\n", isas[k],
+                                    shoal_wtype_name(dt), cols, nr, n, r, t, got[r + t * GR], want);
+                            check_failures++;
+                        }
+                    }
+            }
+    }
+    free(w), free(act), free(row), free(ref), free(got), free(wd), free(mag);
+}
+
 int main(void) {
     const int types[] = {SHOAL_WTYPE_F32, SHOAL_WTYPE_F16, SHOAL_WTYPE_BF16, SHOAL_WTYPE_Q8_0,
                          SHOAL_WTYPE_Q4_0, SHOAL_WTYPE_Q4_K, SHOAL_WTYPE_Q6_K};
-    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const char *isas[] = {"scalar", "avx2", "avx512", "amx"};
     for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++)
         if (!shoal__cpu_kernels_pick(isas[k])) fprintf(stderr, "(%s not supported on this CPU: skipped)\n", isas[k]);
     /* block counts: 1, 2, 3 (odd), 16 (one group), 17, 24, 64 + 9 = 73 (groups + odd tail) */
@@ -114,6 +176,8 @@ int main(void) {
                     : shoal__act_is_q8(dt)                           ? sizeof q32 / sizeof q32[0]
                                                                      : sizeof f / sizeof f[0];
         for (size_t i = 0; i < nc; i++) check_dtype(dt, c[i]);
+        if (dt == SHOAL_WTYPE_Q8_0 || dt == SHOAL_WTYPE_Q4_0)
+            for (size_t i = 0; i < sizeof q32 / sizeof q32[0]; i++) check_gemm(dt, q32[i]);
     }
     /* activation quantization (every byte, sums included) and the f32 helpers */
     float x[4][768];
@@ -129,6 +193,7 @@ int main(void) {
             ks->quantize_act(x[1], y, 768);
             CHECK(memcmp(y, ref, sizeof y) == 0);
         }
+        if (!ks->dot_f32 || !ks->axpy) continue; /* taken from a lower set */
         float a = ks->dot_f32(x[0], x[1], 77), b = shoal__kernels_scalar.dot_f32(x[0], x[1], 77);
         CHECK(fabsf(a - b) < 1e-4f);
         float y1[77], y2[77];
@@ -136,7 +201,7 @@ int main(void) {
         memcpy(y2, x[2], sizeof y2);
         ks->axpy(y1, 0.7f, x[3], 77);
         shoal__kernels_scalar.axpy(y2, 0.7f, x[3], 77);
-        for (int i = 0; i < 77; i++) CHECK(fabsf(y1[i] - y2[i]) < 1e-6f);
+        for (int i = 0; i < 77; i++) CHECK(fabsf(y1[i] - y2[i]) < 1e-6f * (1 + fabsf(y2[i])));
     }
     /* the activation sums are what they say */
     shoal__act a = shoal__act_view(ref, 768);

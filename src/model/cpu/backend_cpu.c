@@ -19,9 +19,15 @@ typedef struct cpu_ctx {
     shoal__pool *pool;
     const shoal__cpu_kernels *k;
     shoal__dot_fn dot[SHOAL__NDTYPE]; /* the chosen set, gaps filled from lower sets */
+    shoal__gemm_fn gemm[SHOAL__NDTYPE]; /* prefill products where the set has them */
+    size_t (*gemm_scratch)(int cols, int n);
     void (*quantize_act)(const float *, void *, int);
+    float (*dot_f32)(const float *, const float *, int);
+    void (*axpy)(float *, float, const float *, int);
     void *act;        /* quantized activations of the current matmul */
     size_t act_cap;
+    char *scratch;    /* gemm scratch, [threads][scratch_cap] */
+    size_t scratch_cap;
     float *att;       /* attention scores, [threads][att_cap] */
     size_t att_cap;
     char desc[64];
@@ -47,11 +53,18 @@ static int cpu_create(int threads, void **out, char *err, size_t errcap) {
         free(c);
         return SHOAL_ERR_UNSUPPORTED;
     }
-    const shoal__cpu_kernels *chain[3] = {c->k, &shoal__kernels_avx2, &shoal__kernels_scalar};
-    if (c->k == &shoal__kernels_scalar) chain[1] = &shoal__kernels_scalar;
-    for (int d = 0; d < SHOAL__NDTYPE; d++)
-        for (int i = 0; i < 3 && !c->dot[d]; i++) c->dot[d] = chain[i]->dot[d];
-    for (int i = 0; i < 3 && !c->quantize_act; i++) c->quantize_act = chain[i]->quantize_act;
+    const shoal__cpu_kernels *chain[4];
+    int nchain = shoal__cpu_kernels_chain(c->k, chain);
+    for (int d = 0; d < SHOAL__NDTYPE; d++) {
+        for (int i = 0; i < nchain && !c->dot[d]; i++) c->dot[d] = chain[i]->dot[d];
+        c->gemm[d] = c->k->gemm[d];
+    }
+    c->gemm_scratch = c->k->gemm_scratch;
+    for (int i = 0; i < nchain; i++) {
+        if (!c->quantize_act) c->quantize_act = chain[i]->quantize_act;
+        if (!c->dot_f32) c->dot_f32 = chain[i]->dot_f32;
+        if (!c->axpy) c->axpy = chain[i]->axpy;
+    }
     int rc = shoal__pool_create(threads, &c->pool);
     if (rc) {
         shoal__errf(err, errcap, "cannot start %d compute threads", threads);
@@ -69,6 +82,7 @@ static void cpu_destroy(void *vctx) {
     shoal__pool_free(c->pool);
     free(c->act);
     free(c->att);
+    free(c->scratch);
     free(c);
 }
 
@@ -86,6 +100,7 @@ typedef struct mm_job {
     float *y;
     const void *act;
     size_t act_stride;
+    shoal__gemm_fn gemm; /* non-NULL: row blocks go through it with all n tokens */
     int rows_per_block, n_blocks;
     atomic_int next;
 } mm_job;
@@ -108,6 +123,11 @@ static void mm_work(void *arg, int ith, int nth) {
     while ((b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n_blocks) {
         int r0 = b * j->rows_per_block, r1 = r0 + j->rows_per_block;
         if (r1 > w->rows) r1 = w->rows;
+        if (j->gemm) {
+            j->gemm(w->cols, (const char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, j->act,
+                    j->act_stride, j->n, j->y + r0, (size_t)w->rows, j->c->scratch + (size_t)ith * j->c->scratch_cap);
+            continue;
+        }
         for (int t = 0; t < j->n; t += SHOAL__NT) {
             int nt = j->n - t < SHOAL__NT ? j->n - t : SHOAL__NT;
             const void *a = (const char *)j->act + (size_t)t * j->act_stride;
@@ -140,12 +160,25 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
         j.act_stride = (size_t)w->cols * sizeof(float);
     }
     /* Blocks: enough to balance threads (>= 8 per thread for decode), small enough to stay in
-     * L2 across token tiles in prefill (~256 KiB of weights). */
+     * L2 across token tiles in prefill (~256 KiB of weights). A gemm keeps each tile of rows in
+     * cache itself, and packs the activations once per call: its blocks are larger (4 per
+     * thread) and whole tiles of 16 rows. */
+    if (c->gemm[w->dtype] && n >= SHOAL__GEMM_MIN) {
+        size_t need = c->gemm_scratch(w->cols, n);
+        need = (need + 63) / 64 * 64;
+        if (need > c->scratch_cap) {
+            free(c->scratch);
+            c->scratch = cpu_alloc(c, need * (size_t)nth);
+            c->scratch_cap = c->scratch ? need : 0;
+            if (!c->scratch) return SHOAL_ERR_NOMEM;
+        }
+        j.gemm = c->gemm[w->dtype];
+    }
     size_t target = (256u << 10) / (w->row_bytes ? w->row_bytes : 1);
     int rpb = (int)(target < 1 ? 1 : target);
-    int min_blocks = 8 * nth;
-    if ((w->rows + rpb - 1) / rpb < min_blocks) rpb = (w->rows + min_blocks - 1) / min_blocks;
-    rpb = (rpb + 3) / 4 * 4; /* whole register tiles of 4 rows */
+    int min_blocks = (j.gemm ? 4 : 8) * nth;
+    if (j.gemm || (w->rows + rpb - 1) / rpb < min_blocks) rpb = (w->rows + min_blocks - 1) / min_blocks;
+    rpb = j.gemm ? (rpb + 15) / 16 * 16 : (rpb + 3) / 4 * 4; /* whole register / AMX tiles of rows */
     j.rows_per_block = rpb;
     j.n_blocks = (w->rows + rpb - 1) / rpb;
     atomic_init(&j.next, 0);
@@ -208,7 +241,7 @@ typedef struct att_job {
 
 static void att_work(void *arg, int ith, int nth) {
     att_job *j = arg;
-    const shoal__cpu_kernels *k = j->c->k;
+    const cpu_ctx *k = j->c;
     float *sc = j->c->att + (size_t)ith * j->c->att_cap;
     int kvd = j->n_kv * j->hd, qd = j->n_heads * j->hd, group = j->n_heads / j->n_kv;
     float scale = 1.0f / sqrtf((float)j->hd);
