@@ -78,6 +78,9 @@ FLOAT_DOT(dot_bf16, LOAD_BF16, S_BF16)
  * converted at once, and tab[r][t] holds dw * dx for the group; a permute spreads the pair's two
  * products over the lanes. Tiles are R = 4 weight rows (1 for the rest) x T = nt tokens. */
 #define GROUP 16
+#ifndef PREFETCH
+#define PREFETCH 1024
+#endif
 #define CHUNK 256 /* blocks whose weight scales are converted ahead (4 rows: 4 KiB) */
 
 static const int32_t pair_idx[GROUP / 2][16] __attribute__((aligned(64))) = {
@@ -153,7 +156,10 @@ T AI void qtile(int fmt, int R, int T_, int cols, const char *w, size_t ws, cons
             __m512i wv[4];
             const __m512i idx = _mm512_load_si512(pair_idx[p]);
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 1);
+            for (int r = 0; r < R; r++) {
+                if (T_ == 1) _mm_prefetch(wg + r * ws + 2 * p * bs + PREFETCH, _MM_HINT_T0);
+                wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 1);
+            }
 #pragma GCC unroll 4
             for (int t = 0; t < T_; t++) {
                 __m512i xv = _mm512_loadu_si512(x[t].qs + 32 * (g + 2 * p));
@@ -211,6 +217,108 @@ typedef void (*qtile_fn)(int, const char *, size_t, const char *, size_t, float 
 QDOT(dot_q8_0, q8_0)
 QDOT(dot_q4_0, q4_0)
 
+/* ---- K-quants (Q4_K, Q6_K) x quantized activations: one row x T tokens, 64 elements (two
+ * activation blocks) per 512-bit vector. The codes are unsigned (Q4_K q in 0..15, Q6_K q + 32
+ * in 0..63) and go straight into vpdpbusd; per super-block the scales are decoded once per
+ * row, multiplied by the activation scales once per token, and spread over the lanes with a
+ * permute per 64 elements. Offsets come back from the activation sums: Q4_K's mins with ds
+ * (per 32), Q6_K's 32 with dh (per 16, the scale blocks of Q6_K). */
+
+/* Q4_K's 6-bit scales and mins of sub-blocks 0..7 (as ggml get_scale_min_k4). */
+AI void q4k_scales(const uint8_t *q, float d, float dmin, float *sc, float *mn) {
+    for (int j = 0; j < 8; j++) {
+        int a, m;
+        if (j < 4) a = q[j] & 63, m = q[j + 4] & 63;
+        else a = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        sc[j] = d * (float)a;
+        mn[j] = dmin * (float)m;
+    }
+}
+
+T AI void ktile(int q6, int T_, int cols, const char *w, const char *act, size_t as, float *out, size_t os) {
+    const int nsb = cols / 256;
+    shoal__act x[4];
+    __m512 acc[4];
+    const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    /* Q6_K: sub-block j (16 elements) reads activation block j / 2; lanes of chunk c: 4 per sub-block */
+    const __m512i half_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+#pragma GCC unroll 4
+    for (int t = 0; t < T_; t++) {
+        x[t] = shoal__act_view(act + (size_t)t * as, cols);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int sb = 0; sb < nsb; sb++) {
+        __m512i v[4]; /* the super-block's 256 codes, 64 per vector, in element order */
+        __m512 sc16;  /* Q4_K: d * sc_j in lanes 0..7, Q6_K: d * sc_j, j = 0..15 */
+        __m512 mn16 = _mm512_setzero_ps();
+        if (!q6) {
+            const shoal__block_q4_k *b = (const shoal__block_q4_k *)w + sb;
+            float sc[16] __attribute__((aligned(64))) = {0}, mn[16] __attribute__((aligned(64))) = {0};
+            q4k_scales(b->scales, _cvtsh_ss(b->d), _cvtsh_ss(b->dmin), sc, mn);
+            sc16 = _mm512_load_ps(sc);
+            mn16 = _mm512_load_ps(mn);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) { /* 32 bytes: low nibbles are sub-block 2c, high 2c + 1 */
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+                __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+                v[c] = _mm512_and_si512(z, m0f);
+            }
+        } else {
+            const shoal__block_q6_k *b = (const shoal__block_q6_k *)w + sb;
+            sc16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->scales))),
+                                 _mm512_set1_ps(_cvtsh_ss(b->d)));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) { /* 128 elements: ql[64 h .. +64], qh[32 h .. +32] */
+                __m512i a = _mm512_loadu_si512(b->ql + 64 * h);
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+                __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                v[2 * h] = _mm512_or_si512(_mm512_and_si512(a, m0f), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30));
+                v[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m0f), _mm512_and_si512(hh, m30));
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < T_; t++) {
+            const int b0 = 8 * sb; /* first activation block of the super-block */
+            __m512 dx = _mm512_maskz_loadu_ps(0xFF, x[t].d + b0);
+            __m512 s; /* per-lane group scale (d * sc * dx) of the super-block, before spreading */
+            if (!q6) {
+                s = _mm512_mul_ps(sc16, dx);
+                acc[t] = _mm512_fnmadd_ps(mn16, _mm512_maskz_loadu_ps(0xFF, x[t].ds + b0), acc[t]);
+            } else {
+                s = _mm512_mul_ps(sc16, _mm512_permutexvar_ps(half_idx, dx));
+                acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(sc16, _mm512_set1_ps(32.0f)), _mm512_loadu_ps(x[t].dh + 2 * b0), acc[t]);
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                __m512i xv = _mm512_loadu_si512(x[t].qs + 32 * (b0 + 2 * c));
+                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), v[c], xv));
+                __m512i idx = q6 ? _mm512_add_epi32(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2), _mm512_set1_epi32(4 * c))
+                                 : _mm512_load_si512(pair_idx[c]);
+                acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, s), acc[t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T_; t++) out[t * os] = _mm512_reduce_add_ps(acc[t]);
+}
+
+#define KTILE(NAME, Q6, TT)                                                                    \
+    T static void NAME(int cols, const char *w, const char *act, size_t as, float *out, size_t os) { \
+        ktile(Q6, TT, cols, w, act, as, out, os);                                              \
+    }
+KTILE(q4k_1, 0, 1) KTILE(q4k_2, 0, 2) KTILE(q4k_3, 0, 3) KTILE(q4k_4, 0, 4)
+KTILE(q6k_1, 1, 1) KTILE(q6k_2, 1, 2) KTILE(q6k_3, 1, 3) KTILE(q6k_4, 1, 4)
+
+typedef void (*ktile_fn)(int, const char *, const char *, size_t, float *, size_t);
+#define KDOT(NAME, F)                                                                          \
+    T static void NAME(int cols, const void *w, size_t ws, int nr, const void *act, size_t as, int nt, \
+                       float *out, size_t os) {                                                \
+        static const ktile_fn tt[4] = {F##_1, F##_2, F##_3, F##_4};                            \
+        for (int r = 0; r < nr; r++) tt[nt - 1](cols, (const char *)w + r * ws, act, as, out + r, os); \
+    }
+KDOT(dot_q4_k, q4k)
+KDOT(dot_q6_k, q6k)
+
 T static float dot1(const float *a, const float *b, int n) {
     __m512 s0 = _mm512_setzero_ps();
     int i = 0;
@@ -231,7 +339,8 @@ T static void axpy(float *y, float a, const float *x, int n) {
 const shoal__cpu_kernels shoal__kernels_avx512 = {
     .isa = "avx512",
     .dot = {[SHOAL_WTYPE_F32] = dot_f32, [SHOAL_WTYPE_F16] = dot_f16, [SHOAL_WTYPE_BF16] = dot_bf16,
-            [SHOAL_WTYPE_Q8_0] = dot_q8_0, [SHOAL_WTYPE_Q4_0] = dot_q4_0},
+            [SHOAL_WTYPE_Q8_0] = dot_q8_0, [SHOAL_WTYPE_Q4_0] = dot_q4_0, [SHOAL_WTYPE_Q4_K] = dot_q4_k,
+            [SHOAL_WTYPE_Q6_K] = dot_q6_k},
     .quantize_act = NULL, /* the AVX2 one is as fast for 32-element blocks */
     .dot_f32 = dot1,
     .axpy = axpy,
