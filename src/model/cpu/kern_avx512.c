@@ -78,6 +78,9 @@ FLOAT_DOT(dot_bf16, LOAD_BF16, S_BF16)
  * converted at once, and tab[r][t] holds dw * dx for the group; a permute spreads the pair's two
  * products over the lanes. Tiles are R = 4 weight rows (1 for the rest) x T = nt tokens. */
 #define GROUP 16
+#ifndef DECODE_R
+#define DECODE_R 4 /* rows per decode (nt = 1) tile: 4 or 1 */
+#endif
 #ifndef PREFETCH
 #define PREFETCH 1024
 #endif
@@ -157,7 +160,7 @@ T AI void qtile(int fmt, int R, int T_, int cols, const char *w, size_t ws, cons
             const __m512i idx = _mm512_load_si512(pair_idx[p]);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                if (T_ == 1) _mm_prefetch(wg + r * ws + 2 * p * bs + PREFETCH, _MM_HINT_T0);
+                if (T_ == 1 && PREFETCH > 0) _mm_prefetch(wg + r * ws + 2 * p * bs + PREFETCH, _MM_HINT_T0);
                 wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 1);
             }
 #pragma GCC unroll 4
@@ -211,7 +214,8 @@ typedef void (*qtile_fn)(int, const char *, size_t, const char *, size_t, float 
         static const qtile_fn t4[4] = {F##_4x1, F##_4x2, F##_4x3, F##_4x4};                    \
         static const qtile_fn t1[4] = {F##_1x1, F##_1x2, F##_1x3, F##_1x4};                    \
         int r = 0;                                                                             \
-        for (; r + 4 <= nr; r += 4) t4[nt - 1](cols, (const char *)w + r * ws, ws, act, as, out + r, os); \
+        if (nt > 1 || DECODE_R == 4)                                                           \
+            for (; r + 4 <= nr; r += 4) t4[nt - 1](cols, (const char *)w + r * ws, ws, act, as, out + r, os); \
         for (; r < nr; r++) t1[nt - 1](cols, (const char *)w + r * ws, ws, act, as, out + r, os); \
     }
 QDOT(dot_q8_0, q8_0)
