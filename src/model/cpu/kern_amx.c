@@ -30,11 +30,11 @@ typedef struct tilecfg {
  *   dxt  [ntt][nb][16] f32          activation scales per token tile and block
  *   dw   [16][nb] f32               weight scales of the current row tile
  *   u    [16][cols] int8            Q4_0 only: the current row tile's q - 8
- *   c    [2][16][16] int32          tile results */
+ *   c    [2][2][16][16] int32       tile results of two steps */
 #define ALIGN64(x) (((x) + 63) / 64 * 64)
 static size_t gemm_scratch(int cols, int n) {
     size_t nb = (size_t)cols / 32, ntt = ((size_t)n + 15) / 16;
-    return ALIGN64(ntt * nb * 512) + ALIGN64(ntt * nb * 64) + ALIGN64(16 * nb * 4) + ALIGN64(16 * (size_t)cols) + 2048;
+    return ALIGN64(ntt * nb * 512) + ALIGN64(ntt * nb * 64) + ALIGN64(16 * nb * 4) + ALIGN64(16 * (size_t)cols) + 4096;
 }
 
 enum { FMT_Q8_0, FMT_Q4_0 };
@@ -79,7 +79,8 @@ TA __attribute__((always_inline)) static inline void gemm(int fmt, int cols, con
     tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
-    for (int i = 0; i < 2; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;     /* C */
+    for (int i = 0; i < 2; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;     /* C (and 6, 7) */
+    for (int i = 6; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
     for (int i = 2; i < 4; i++) cfg.rows[i] = 16, cfg.colsb[i] = 32;     /* A: weights */
     for (int i = 4; i < 6; i++) cfg.rows[i] = 8, cfg.colsb[i] = 64;      /* B: activations */
     _tile_loadconfig(&cfg);
@@ -87,9 +88,15 @@ TA __attribute__((always_inline)) static inline void gemm(int fmt, int cols, con
     int r0 = 0;
     for (; r0 + 16 <= nr; r0 += 16) {
         const char *wr = (const char *)w + (size_t)r0 * ws;
+        const __m512i vidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                _mm512_set1_epi32(bs));
         for (int r = 0; r < 16; r++) {
             const char *row = wr + (size_t)r * ws;
-            for (int b = 0; b < nb; b++) dw[r * nb + b] = _cvtsh_ss(*(const uint16_t *)(row + (size_t)b * bs));
+            for (int b = 0; b < nb; b += 16) {
+                __mmask16 k = (__mmask16)((1u << (nb - b < 16 ? nb - b : 16)) - 1);
+                __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, vidx, row + (size_t)b * bs, 1);
+                _mm512_mask_storeu_ps(dw + r * nb + b, k, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw)));
+            }
         }
         const char *abase;
         size_t astride;
@@ -116,27 +123,48 @@ TA __attribute__((always_inline)) static inline void gemm(int fmt, int cols, con
             const float *dt = dxt + (size_t)tt * nb * 16;
             __m512 acc[16];
             for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-            int b = 0;
-            for (; b + 2 <= nb; b += 2) {
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_loadd(2, abase + b * ablk, (long)astride);
-                _tile_loadd(3, abase + (b + 1) * ablk, (long)astride);
-                _tile_loadd(4, bt + (size_t)b * 512, 64);
-                _tile_loadd(5, bt + (size_t)(b + 1) * 512, 64);
-                _tile_dpbssd(0, 2, 4);
-                _tile_dpbssd(1, 3, 5);
-                _tile_stored(0, cb, 64);
-                _tile_stored(1, cb + 256, 64);
-                __m512 d0 = _mm512_load_ps(dt + (size_t)b * 16), d1 = _mm512_load_ps(dt + (size_t)(b + 1) * 16);
-#pragma GCC unroll 16
-                for (int r = 0; r < 16; r++) {
-                    __m512 c0 = _mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * r));
-                    __m512 c1 = _mm512_cvtepi32_ps(_mm512_load_si512(cb + 256 + 16 * r));
-                    acc[r] = _mm512_fmadd_ps(c0, _mm512_mul_ps(d0, _mm512_set1_ps(dw[r * nb + b])), acc[r]);
-                    acc[r] = _mm512_fmadd_ps(c1, _mm512_mul_ps(d1, _mm512_set1_ps(dw[r * nb + b + 1])), acc[r]);
+            /* Two blocks per step; the tile work of step s + 1 is issued before the vector
+             * work of step s, so the latter reads tile results stored a step earlier (a tile
+             * store does not forward to vector loads: reading it at once would wait for it). */
+            const int np = nb / 2;
+#define ISSUE(s, C0, C1, buf)                                                                  \
+    do {                                                                                       \
+        int bb = 2 * (s);                                                                      \
+        _tile_zero(C0);                                                                        \
+        _tile_zero(C1);                                                                        \
+        _tile_loadd(2, abase + bb * ablk, (long)astride);                                      \
+        _tile_loadd(3, abase + (bb + 1) * ablk, (long)astride);                                \
+        _tile_loadd(4, bt + (size_t)bb * 512, 64);                                             \
+        _tile_loadd(5, bt + (size_t)(bb + 1) * 512, 64);                                       \
+        _tile_dpbssd(C0, 2, 4);                                                                \
+        _tile_dpbssd(C1, 3, 5);                                                                \
+        _tile_stored(C0, cb + 512 * (buf), 64);                                                \
+        _tile_stored(C1, cb + 512 * (buf) + 256, 64);                                          \
+    } while (0)
+#define VEC(s, buf)                                                                            \
+    do {                                                                                       \
+        int bb = 2 * (s);                                                                      \
+        const int32_t *c = cb + 512 * (buf);                                                   \
+        __m512 d0 = _mm512_load_ps(dt + (size_t)bb * 16), d1 = _mm512_load_ps(dt + (size_t)(bb + 1) * 16); \
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {                                \
+            __m512 c0 = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * r));                     \
+            __m512 c1 = _mm512_cvtepi32_ps(_mm512_load_si512(c + 256 + 16 * r));               \
+            acc[r] = _mm512_fmadd_ps(c0, _mm512_mul_ps(d0, _mm512_set1_ps(dw[r * nb + bb])), acc[r]); \
+            acc[r] = _mm512_fmadd_ps(c1, _mm512_mul_ps(d1, _mm512_set1_ps(dw[r * nb + bb + 1])), acc[r]); \
+        }                                                                                      \
+    } while (0)
+            if (np > 0) ISSUE(0, 0, 1, 0);
+            for (int s = 0; s < np; s += 2) {
+                if (s + 1 < np) ISSUE(s + 1, 6, 7, 1);
+                VEC(s, 0);
+                if (s + 1 < np) {
+                    if (s + 2 < np) ISSUE(s + 2, 0, 1, 0);
+                    VEC(s + 1, 1);
                 }
             }
+#undef ISSUE
+#undef VEC
+            int b = 2 * np;
             if (b < nb) {
                 _tile_zero(0);
                 _tile_loadd(2, abase + b * ablk, (long)astride);
