@@ -82,7 +82,7 @@ FLOAT_DOT(dot_bf16, LOAD_BF16, S_BF16)
 #define DECODE_R 4 /* rows per decode (nt = 1) tile: 4 or 1 */
 #endif
 #ifndef PREFETCH
-#define PREFETCH 1024
+#define PREFETCH 2048 /* bytes ahead in each weight row (decode); device: 2048 > 1024 > 512 > 0 */
 #endif
 #define CHUNK 256 /* blocks whose weight scales are converted ahead (4 rows: 4 KiB) */
 
