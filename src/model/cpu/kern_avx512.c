@@ -81,9 +81,6 @@ FLOAT_DOT(dot_bf16, LOAD_BF16, S_BF16)
 #ifndef DECODE_R
 #define DECODE_R 4 /* rows per decode (nt = 1) tile: 4 or 1 */
 #endif
-#ifndef PREFETCH
-#define PREFETCH 2048 /* bytes ahead in each weight row (decode); device: 2048 > 1024 > 512 > 0 */
-#endif
 #define CHUNK 256 /* blocks whose weight scales are converted ahead (4 rows: 4 KiB) */
 
 static const int32_t pair_idx[GROUP / 2][16] __attribute__((aligned(64))) = {
@@ -120,6 +117,10 @@ T AI void qtile(int fmt, int R, int T_, int cols, const char *w, size_t ws, cons
     shoal__act x[4];
     __m512 acc[4][4];
     float tab[4][4][GROUP] __attribute__((aligned(64)));
+    /* Decode reads the weights once, from memory: the first touch of a row would be the scale
+     * gathers below, which keep few misses in flight. So the tile prefetches the next R rows
+     * (R * ws bytes on) while it works on its own: about one tile's time ahead of their use. */
+    const char *pf = w + R * ws;
 #pragma GCC unroll 4
     for (int t = 0; t < T_; t++) {
         x[t] = shoal__act_view(act + (size_t)t * as, cols);
@@ -158,11 +159,12 @@ T AI void qtile(int fmt, int R, int T_, int cols, const char *w, size_t ws, cons
         for (int p = 0; p < m / 2; p++) {
             __m512i wv[4];
             const __m512i idx = _mm512_load_si512(pair_idx[p]);
+            /* the next tile's rows, in step with this tile's progress over its own */
+#pragma GCC unroll 8
+            for (int o = 0; o < R * 2 * bs + 64; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+            pf += R * 2 * bs;
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                if (T_ == 1 && PREFETCH > 0) _mm_prefetch(wg + r * ws + 2 * p * bs + PREFETCH, _MM_HINT_T0);
-                wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 1);
-            }
+            for (int r = 0; r < R; r++) wv[r] = w_pair(fmt, wg + r * ws + 2 * p * bs, 1);
 #pragma GCC unroll 4
             for (int t = 0; t < T_; t++) {
                 __m512i xv = _mm512_loadu_si512(x[t].qs + 32 * (g + 2 * p));
