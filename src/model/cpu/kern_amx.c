@@ -180,11 +180,14 @@ TA __attribute__((always_inline)) static inline void gemm(int fmt, int cols, con
             }
             int nt = n - tt * 16 < 16 ? n - tt * 16 : 16;
             float *o = out + r0 + (size_t)tt * 16 * os;
-            for (int r = 0; r < 16; r++) {
-                float v[16] __attribute__((aligned(64)));
-                _mm512_store_ps(v, acc[r]);
-                for (int t = 0; t < nt; t++) o[r + t * os] = v[t];
-            }
+            /* acc[r] holds row r for 16 tokens; out is token-major: store it transposed, each
+             * token's 16 rows with one 64-byte store */
+            float v[16][16] __attribute__((aligned(64)));
+            for (int r = 0; r < 16; r++) _mm512_store_ps(v[r], acc[r]);
+            const __m512i col = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                   _mm512_set1_epi32(16));
+            for (int t = 0; t < nt; t++)
+                _mm512_storeu_ps(o + t * os, _mm512_i32gather_ps(_mm512_add_epi32(col, _mm512_set1_epi32(t)), &v[0][0], 4));
         }
     }
     _tile_release();
