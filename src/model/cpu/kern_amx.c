@@ -153,15 +153,29 @@ TA __attribute__((always_inline)) static inline void gemm(int fmt, int cols, con
             acc[r] = _mm512_fmadd_ps(c1, _mm512_mul_ps(d1, _mm512_set1_ps(dw[r * nb + bb + 1])), acc[r]); \
         }                                                                                      \
     } while (0)
+            /* the next 16 rows into L2 meanwhile (first token tile only): prefill reads each
+             * weight once from memory, and the scale gathers would otherwise take the misses */
+            const char *pf = tt == 0 && r0 + 32 <= nr ? wr + 16 * ws : NULL;
+            const size_t pstep = (16 * ws + np - 1) / (np ? np : 1);
+#define PF()                                                                                   \
+    do {                                                                                       \
+        if (pf) {                                                                              \
+            for (size_t o = 0; o < pstep + 64; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);     \
+            pf += pstep;                                                                       \
+        }                                                                                      \
+    } while (0)
             if (np > 0) ISSUE(0, 0, 1, 0);
             for (int s = 0; s < np; s += 2) {
                 if (s + 1 < np) ISSUE(s + 1, 6, 7, 1);
+                PF();
                 VEC(s, 0);
                 if (s + 1 < np) {
                     if (s + 2 < np) ISSUE(s + 2, 0, 1, 0);
+                    PF();
                     VEC(s + 1, 1);
                 }
             }
+#undef PF
 #undef ISSUE
 #undef VEC
             int b = 2 * np;
