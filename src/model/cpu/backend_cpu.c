@@ -49,7 +49,7 @@ static int cpu_create(int threads, void **out, char *err, size_t errcap) {
     const char *isa = shoal_setting_value("cpu_isa");
     c->k = shoal__cpu_kernels_pick(isa);
     if (!c->k) {
-        shoal__errf(err, errcap, "SHOAL_CPU_ISA=%s: unknown or not supported by this CPU (auto, avx512, avx2, scalar)", isa);
+        shoal__errf(err, errcap, "SHOAL_CPU_ISA=%s: unknown or not supported by this CPU (auto, amx, avx512, avx2, scalar)", isa);
         free(c);
         return SHOAL_ERR_UNSUPPORTED;
     }
