@@ -202,6 +202,21 @@ int main(void) {
         ks->axpy(y1, 0.7f, x[3], 77);
         shoal__kernels_scalar.axpy(y2, 0.7f, x[3], 77);
         for (int i = 0; i < 77; i++) CHECK(fabsf(y1[i] - y2[i]) < 1e-6f * (1 + fabsf(y2[i])));
+        if (ks->silu_mul) { /* silu over a wide range (exp over- and underflow included), odd length */
+            enum { NS = 301 };
+            float g1[NS], g2[NS], u[NS];
+            for (int i = 0; i < NS; i++) {
+                g1[i] = g2[i] = (i - 150) * (i % 3 ? 0.07f : 0.9f);
+                u[i] = frand();
+            }
+            ks->silu_mul(g1, u, NS);
+            shoal__kernels_scalar.silu_mul(g2, u, NS);
+            for (int i = 0; i < NS; i++)
+                if (!(fabsf(g1[i] - g2[i]) <= 4e-7f * fabsf(g2[i]) + 1e-30f)) {
+                    fprintf(stderr, "%s silu_mul(%g): %g, scalar %g\n", isas[k], (i - 150) * (i % 3 ? 0.07 : 0.9), g1[i], g2[i]);
+                    check_failures++;
+                }
+        }
     }
     /* the activation sums are what they say */
     shoal__act a = shoal__act_view(ref, 768);

@@ -149,6 +149,10 @@ static void axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void silu_mul(float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 const shoal__cpu_kernels shoal__kernels_scalar = {
     .isa = "scalar",
     .dot = {[SHOAL_WTYPE_F32] = dot_f32, [SHOAL_WTYPE_F16] = dot_f16, [SHOAL_WTYPE_BF16] = dot_bf16,
@@ -157,4 +161,5 @@ const shoal__cpu_kernels shoal__kernels_scalar = {
     .quantize_act = shoal__quantize_act,
     .dot_f32 = dot_f32_1,
     .axpy = axpy,
+    .silu_mul = silu_mul,
 };

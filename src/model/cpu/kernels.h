@@ -43,6 +43,7 @@ typedef struct shoal__cpu_kernels {
     void (*quantize_act)(const float *x, void *row, int n); /* n % 32 == 0; row: see quant.h */
     float (*dot_f32)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n); /* y += a * x */
+    void (*silu_mul)(float *g, const float *u, size_t n);   /* g = g / (1 + exp(-g)) * u */
 } shoal__cpu_kernels;
 
 /* 1 when dtype's activations are quantized rows (quant.h), 0 when f32. */
