@@ -241,8 +241,11 @@ AI void q4k_scales(const uint8_t *q, float d, float dmin, float *sc, float *mn) 
     }
 }
 
-T AI void ktile(int q6, int T_, int cols, const char *w, const char *act, size_t as, float *out, size_t os) {
+T AI void ktile(int q6, int T_, int cols, const char *w, size_t ws, const char *act, size_t as, float *out,
+                size_t os) {
     const int nsb = cols / 256;
+    const int bsz = q6 ? (int)sizeof(shoal__block_q6_k) : (int)sizeof(shoal__block_q4_k);
+    const char *pf = w + ws; /* the next row, in step (as the Q8_0/Q4_0 tiles) */
     shoal__act x[4];
     __m512 acc[4];
     const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
@@ -254,6 +257,9 @@ T AI void ktile(int q6, int T_, int cols, const char *w, const char *act, size_t
         acc[t] = _mm512_setzero_ps();
     }
     for (int sb = 0; sb < nsb; sb++) {
+#pragma GCC unroll 4
+        for (int o = 0; o < bsz + 64; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        pf += bsz;
         __m512i v[4]; /* the super-block's 256 codes, 64 per vector, in element order */
         __m512 sc16;  /* Q4_K: d * sc_j in lanes 0..7, Q6_K: d * sc_j, j = 0..15 */
         __m512 mn16 = _mm512_setzero_ps();
@@ -309,18 +315,18 @@ T AI void ktile(int q6, int T_, int cols, const char *w, const char *act, size_t
 }
 
 #define KTILE(NAME, Q6, TT)                                                                    \
-    T static void NAME(int cols, const char *w, const char *act, size_t as, float *out, size_t os) { \
-        ktile(Q6, TT, cols, w, act, as, out, os);                                              \
+    T static void NAME(int cols, const char *w, size_t ws, const char *act, size_t as, float *out, size_t os) { \
+        ktile(Q6, TT, cols, w, ws, act, as, out, os);                                          \
     }
 KTILE(q4k_1, 0, 1) KTILE(q4k_2, 0, 2) KTILE(q4k_3, 0, 3) KTILE(q4k_4, 0, 4)
 KTILE(q6k_1, 1, 1) KTILE(q6k_2, 1, 2) KTILE(q6k_3, 1, 3) KTILE(q6k_4, 1, 4)
 
-typedef void (*ktile_fn)(int, const char *, const char *, size_t, float *, size_t);
+typedef void (*ktile_fn)(int, const char *, size_t, const char *, size_t, float *, size_t);
 #define KDOT(NAME, F)                                                                          \
     T static void NAME(int cols, const void *w, size_t ws, int nr, const void *act, size_t as, int nt, \
                        float *out, size_t os) {                                                \
         static const ktile_fn tt[4] = {F##_1, F##_2, F##_3, F##_4};                            \
-        for (int r = 0; r < nr; r++) tt[nt - 1](cols, (const char *)w + r * ws, act, as, out + r, os); \
+        for (int r = 0; r < nr; r++) tt[nt - 1](cols, (const char *)w + r * ws, ws, act, as, out + r, os); \
     }
 KDOT(dot_q4_k, q4k)
 KDOT(dot_q6_k, q6k)
