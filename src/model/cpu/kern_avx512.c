@@ -1,6 +1,7 @@
 /* AVX-512 kernels: 16-wide float tiles, and VNNI (vpdpbusd) for the int8 block dots. Chosen at
  * run time only where the CPU has AVX-512 F/BW/VL/VNNI. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "model/cpu/kernels.h"
 #include "model/dtype.h"
@@ -230,15 +231,17 @@ QDOT(dot_q4_0, q4_0)
  * permute per 64 elements. Offsets come back from the activation sums: Q4_K's mins with ds
  * (per 32), Q6_K's 32 with dh (per 16, the scale blocks of Q6_K). */
 
-/* Q4_K's 6-bit scales and mins of sub-blocks 0..7 (as ggml get_scale_min_k4). */
-AI void q4k_scales(const uint8_t *q, float d, float dmin, float *sc, float *mn) {
-    for (int j = 0; j < 8; j++) {
-        int a, m;
-        if (j < 4) a = q[j] & 63, m = q[j + 4] & 63;
-        else a = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-        sc[j] = d * (float)a;
-        mn[j] = dmin * (float)m;
-    }
+/* Q4_K's 6-bit scales and mins of sub-blocks 0..7 (get_scale_min_k4 for all j at once, on
+ * 32-bit words as ggml's SIMD code does) -> lanes 0..7 of sc (times d) and mn (times dmin). */
+T AI void q4k_scales(const uint8_t *q, float d, float dmin, __m512 *sc, __m512 *mn) {
+    uint32_t u[3];
+    memcpy(u, q, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    uint32_t s_lo = u[0] & k1, s_hi = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    uint32_t m_lo = u[1] & k1, m_hi = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    __m128i v = _mm_setr_epi32((int)s_lo, (int)s_hi, (int)m_lo, (int)m_hi);
+    *sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_move_epi64(v))), _mm512_set1_ps(d));
+    *mn = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_srli_si128(v, 8))), _mm512_set1_ps(dmin));
 }
 
 T AI void ktile(int q6, int T_, int cols, const char *w, size_t ws, const char *act, size_t as, float *out,
@@ -265,10 +268,7 @@ T AI void ktile(int q6, int T_, int cols, const char *w, size_t ws, const char *
         __m512 mn16 = _mm512_setzero_ps();
         if (!q6) {
             const shoal__block_q4_k *b = (const shoal__block_q4_k *)w + sb;
-            float sc[16] __attribute__((aligned(64))) = {0}, mn[16] __attribute__((aligned(64))) = {0};
-            q4k_scales(b->scales, _cvtsh_ss(b->d), _cvtsh_ss(b->dmin), sc, mn);
-            sc16 = _mm512_load_ps(sc);
-            mn16 = _mm512_load_ps(mn);
+            q4k_scales(b->scales, _cvtsh_ss(b->d), _cvtsh_ss(b->dmin), &sc16, &mn16);
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) { /* 32 bytes: low nibbles are sub-block 2c, high 2c + 1 */
                 __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
