@@ -163,7 +163,7 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
     }
     /* Blocks: enough to balance threads (>= 8 per thread for decode), small enough to stay in
      * L2 across token tiles in prefill (~256 KiB of weights). A gemm keeps each tile of rows in
-     * cache itself, and packs the activations once per call: its blocks are larger (4 per
+     * cache itself, and packs the activations once per call: its blocks are larger (2 per
      * thread) and whole tiles of 16 rows. */
     if (c->gemm[w->dtype] && n >= SHOAL__GEMM_MIN) {
         size_t need = c->gemm_scratch(w->cols, n);
@@ -178,7 +178,7 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
     }
     size_t target = (256u << 10) / (w->row_bytes ? w->row_bytes : 1);
     int rpb = (int)(target < 1 ? 1 : target);
-    int min_blocks = (j.gemm ? 4 : 8) * nth;
+    int min_blocks = (j.gemm ? 2 : 8) * nth;
     if (j.gemm || (w->rows + rpb - 1) / rpb < min_blocks) rpb = (w->rows + min_blocks - 1) / min_blocks;
     rpb = j.gemm ? (rpb + 15) / 16 * 16 : (rpb + 3) / 4 * 4; /* whole register / AMX tiles of rows */
     j.rows_per_block = rpb;
@@ -191,8 +191,17 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
 }
 
 /* ---- elementwise */
-static void cpu_rmsnorm(void *vctx, float *y, const float *x, const float *g, int n, int dim, float eps) {
-    for (int t = 0; t < n; t++) {
+/* Prefill-sized elementwise steps run over the threads (by tokens for rmsnorm, by 16-float
+ * chunks otherwise), each element computed as on one thread. */
+typedef struct ew_job {
+    float *y;
+    const float *x, *g;
+    int n, dim;
+    float eps;
+} ew_job;
+
+static void rmsnorm_rows(float *y, const float *x, const float *g, int t0, int t1, int dim, float eps) {
+    for (int t = t0; t < t1; t++) {
         const float *xr = x + (size_t)t * dim;
         float *yr = y + (size_t)t * dim;
         double ss = 0;
@@ -200,6 +209,20 @@ static void cpu_rmsnorm(void *vctx, float *y, const float *x, const float *g, in
         float s = (float)(1.0 / sqrt(ss / dim + eps));
         for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * g[i];
     }
+}
+
+static void rmsnorm_work(void *arg, int ith, int nth) {
+    ew_job *j = arg;
+    int per = (j->n + nth - 1) / nth, t0 = ith * per, t1 = t0 + per < j->n ? t0 + per : j->n;
+    if (t0 < t1) rmsnorm_rows(j->y, j->x, j->g, t0, t1, j->dim, j->eps);
+}
+
+static void cpu_rmsnorm(void *vctx, float *y, const float *x, const float *g, int n, int dim, float eps) {
+    cpu_ctx *c = vctx;
+    int nth = shoal__pool_threads(c->pool);
+    ew_job j = {y, x, g, n, dim, eps};
+    if (nth == 1 || n < 2 * nth || (size_t)n * dim < (32u << 10)) rmsnorm_rows(y, x, g, 0, n, dim, eps);
+    else shoal__pool_run(c->pool, rmsnorm_work, &j);
 }
 
 static void cpu_rope(void *vctx, float *x, int n, int n_heads, int hd, int stride, const float *cs, int interleaved) {
@@ -243,8 +266,20 @@ static void cpu_silu_mul(void *vctx, float *g, const float *u, size_t n) {
     else shoal__pool_run(c->pool, silu_work, &j);
 }
 
+static void add_work(void *arg, int ith, int nth) {
+    silu_job *j = arg; /* g += u over this thread's chunk */
+    size_t per = (j->n + nth - 1) / nth;
+    per = (per + 15) / 16 * 16;
+    size_t a = (size_t)ith * per, b = a + per < j->n ? a + per : j->n;
+    for (size_t i = a; i < b; i++) j->g[i] += j->u[i];
+}
+
 static void cpu_add(void *vctx, float *x, const float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    cpu_ctx *c = vctx;
+    silu_job j = {c, x, y, n};
+    if (n < (64u << 10) || shoal__pool_threads(c->pool) == 1)
+        for (size_t i = 0; i < n; i++) x[i] += y[i];
+    else shoal__pool_run(c->pool, add_work, &j);
 }
 
 static void cpu_get_rows(void *vctx, const shoal__weight *w, const int32_t *ids, int n, float *out) {
