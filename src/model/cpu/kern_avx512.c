@@ -331,13 +331,17 @@ typedef void (*ktile_fn)(int, const char *, size_t, const char *, size_t, float 
 KDOT(dot_q4_k, q4k)
 KDOT(dot_q6_k, q6k)
 
+/* Attention's per-position helpers; the tail is one masked step (head dims below 16 are common
+ * in small models, where a scalar tail was the whole loop). */
 T static float dot1(const float *a, const float *b, int n) {
     __m512 s0 = _mm512_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    float s = _mm512_reduce_add_ps(s0);
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(s0);
 }
 
 T static void axpy(float *y, float a, const float *x, int n) {
@@ -345,7 +349,10 @@ T static void axpy(float *y, float a, const float *x, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i)));
+    }
 }
 
 /* exp as Cephes expf (range reduction by ln 2 in two parts, degree-5 polynomial, about 1 ulp),
