@@ -71,7 +71,7 @@ static const shoal_setting_info registry[] = {
     {"threads", "SHOAL_THREADS", "int", "0",
      "compute threads of the CPU model engine (0: one per online core)"},
     {"cpu_isa", "SHOAL_CPU_ISA", "string", "auto",
-     "CPU kernel set: auto (best the CPU supports), avx512, avx2 or scalar"},
+     "CPU kernel set: auto (best the CPU supports), amx, avx512, avx2 or scalar"},
     /* cluster (pipeline workers) */
     {"cache_dir", "SHOAL_CACHE_DIR", "string", "",
      "where workers cache model files streamed from a leader (default: $XDG_CACHE_HOME/shoal, else ~/.cache/shoal)"},

@@ -5,13 +5,23 @@
 #include "model/dtype.h"
 #include "model/quant.h"
 
-void shoal__quantize_act(const float *x, shoal__block_q8 *y, int n) {
+void shoal__quantize_act(const float *x, void *row, int n) {
+    shoal__act a = shoal__act_view(row, n);
     for (int b = 0; b < n / SHOAL__QK; b++, x += SHOAL__QK) {
         float amax = 0;
         for (int j = 0; j < SHOAL__QK; j++) amax = fmaxf(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        y[b].d = d;
-        for (int j = 0; j < SHOAL__QK; j++) y[b].qs[j] = (int8_t)lrintf(x[j] * id);
+        int8_t *q = a.qs + 32 * b;
+        int s0 = 0, s1 = 0;
+        for (int j = 0; j < SHOAL__QK; j++) {
+            q[j] = (int8_t)lrintf(x[j] * id);
+            if (j < 16) s0 += q[j];
+            else s1 += q[j];
+        }
+        a.d[b] = d;
+        a.ds[b] = d * (float)(s0 + s1);
+        a.dh[2 * b] = d * (float)s0;
+        a.dh[2 * b + 1] = d * (float)s1;
     }
 }
 

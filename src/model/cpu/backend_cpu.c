@@ -19,9 +19,16 @@ typedef struct cpu_ctx {
     shoal__pool *pool;
     const shoal__cpu_kernels *k;
     shoal__dot_fn dot[SHOAL__NDTYPE]; /* the chosen set, gaps filled from lower sets */
-    void (*quantize_act)(const float *, shoal__block_q8 *, int);
+    shoal__gemm_fn gemm[SHOAL__NDTYPE]; /* prefill products where the set has them */
+    size_t (*gemm_scratch)(int cols, int n);
+    void (*quantize_act)(const float *, void *, int);
+    float (*dot_f32)(const float *, const float *, int);
+    void (*axpy)(float *, float, const float *, int);
+    void (*silu_mul)(float *, const float *, size_t);
     void *act;        /* quantized activations of the current matmul */
     size_t act_cap;
+    char *scratch;    /* gemm scratch, [threads][scratch_cap] */
+    size_t scratch_cap;
     float *att;       /* attention scores, [threads][att_cap] */
     size_t att_cap;
     char desc[64];
@@ -43,15 +50,23 @@ static int cpu_create(int threads, void **out, char *err, size_t errcap) {
     const char *isa = shoal_setting_value("cpu_isa");
     c->k = shoal__cpu_kernels_pick(isa);
     if (!c->k) {
-        shoal__errf(err, errcap, "SHOAL_CPU_ISA=%s: unknown or not supported by this CPU (auto, avx512, avx2, scalar)", isa);
+        shoal__errf(err, errcap, "SHOAL_CPU_ISA=%s: unknown or not supported by this CPU (auto, amx, avx512, avx2, scalar)", isa);
         free(c);
         return SHOAL_ERR_UNSUPPORTED;
     }
-    const shoal__cpu_kernels *chain[3] = {c->k, &shoal__kernels_avx2, &shoal__kernels_scalar};
-    if (c->k == &shoal__kernels_scalar) chain[1] = &shoal__kernels_scalar;
-    for (int d = 0; d < SHOAL__NDTYPE; d++)
-        for (int i = 0; i < 3 && !c->dot[d]; i++) c->dot[d] = chain[i]->dot[d];
-    for (int i = 0; i < 3 && !c->quantize_act; i++) c->quantize_act = chain[i]->quantize_act;
+    const shoal__cpu_kernels *chain[4];
+    int nchain = shoal__cpu_kernels_chain(c->k, chain);
+    for (int d = 0; d < SHOAL__NDTYPE; d++) {
+        for (int i = 0; i < nchain && !c->dot[d]; i++) c->dot[d] = chain[i]->dot[d];
+        c->gemm[d] = c->k->gemm[d];
+    }
+    c->gemm_scratch = c->k->gemm_scratch;
+    for (int i = 0; i < nchain; i++) {
+        if (!c->quantize_act) c->quantize_act = chain[i]->quantize_act;
+        if (!c->dot_f32) c->dot_f32 = chain[i]->dot_f32;
+        if (!c->axpy) c->axpy = chain[i]->axpy;
+        if (!c->silu_mul) c->silu_mul = chain[i]->silu_mul;
+    }
     int rc = shoal__pool_create(threads, &c->pool);
     if (rc) {
         shoal__errf(err, errcap, "cannot start %d compute threads", threads);
@@ -69,6 +84,7 @@ static void cpu_destroy(void *vctx) {
     shoal__pool_free(c->pool);
     free(c->act);
     free(c->att);
+    free(c->scratch);
     free(c);
 }
 
@@ -86,6 +102,7 @@ typedef struct mm_job {
     float *y;
     const void *act;
     size_t act_stride;
+    shoal__gemm_fn gemm; /* non-NULL: row blocks go through it with all n tokens */
     int rows_per_block, n_blocks;
     atomic_int next;
 } mm_job;
@@ -93,13 +110,13 @@ typedef struct mm_job {
 static void quant_job(void *arg, int ith, int nth) {
     mm_job *j = arg;
     for (int t = ith; t < j->n; t += nth)
-        j->c->quantize_act(j->x + (size_t)t * j->w->cols,
-                           (shoal__block_q8 *)((char *)j->act + (size_t)t * j->act_stride), j->w->cols);
+        j->c->quantize_act(j->x + (size_t)t * j->w->cols, (char *)j->act + (size_t)t * j->act_stride, j->w->cols);
 }
 
 /* Row blocks are handed out dynamically; within a block every token tile of SHOAL__NT tokens
- * passes over the block's rows, so the block's weights are read from memory once and then hit
- * in cache for the remaining tiles (prefill). */
+ * passes over the block's rows in one dot-tile call (the kernel tiles the rows in registers),
+ * so the block's weights are read from memory once and then hit in cache for the remaining
+ * token tiles (prefill). */
 static void mm_work(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const shoal__weight *w = j->w;
@@ -108,13 +125,17 @@ static void mm_work(void *arg, int ith, int nth) {
     while ((b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n_blocks) {
         int r0 = b * j->rows_per_block, r1 = r0 + j->rows_per_block;
         if (r1 > w->rows) r1 = w->rows;
+        if (j->gemm) {
+            j->gemm(w->cols, (const char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, j->act,
+                    j->act_stride, j->n, j->y + r0, (size_t)w->rows, j->c->scratch + (size_t)ith * j->c->scratch_cap);
+            continue;
+        }
         for (int t = 0; t < j->n; t += SHOAL__NT) {
             int nt = j->n - t < SHOAL__NT ? j->n - t : SHOAL__NT;
             const void *a = (const char *)j->act + (size_t)t * j->act_stride;
             float *yo = j->y + (size_t)t * w->rows;
-            for (int r = r0; r < r1; r++)
-                dot(w->cols, (const char *)w->data + (size_t)r * w->row_bytes, a, j->act_stride, nt,
-                    yo + r, (size_t)w->rows);
+            dot(w->cols, (const char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, a,
+                j->act_stride, nt, yo + r0, (size_t)w->rows);
         }
     }
 }
@@ -125,7 +146,7 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
     mm_job j = {.c = c, .w = w, .x = x, .n = n, .y = y};
     int nth = shoal__pool_threads(c->pool);
     if (shoal__act_is_q8(w->dtype)) {
-        j.act_stride = (size_t)(w->cols / 32) * sizeof(shoal__block_q8);
+        j.act_stride = (SHOAL__ACT_BYTES(w->cols) + 63) / 64 * 64;
         size_t need = j.act_stride * (size_t)n;
         if (need > c->act_cap) {
             free(c->act);
@@ -141,12 +162,25 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
         j.act_stride = (size_t)w->cols * sizeof(float);
     }
     /* Blocks: enough to balance threads (>= 8 per thread for decode), small enough to stay in
-     * L2 across token tiles in prefill (~256 KiB of weights). */
+     * L2 across token tiles in prefill (~256 KiB of weights). A gemm keeps each tile of rows in
+     * cache itself, and packs the activations once per call: its blocks are larger (2 per
+     * thread) and whole tiles of 16 rows. */
+    if (c->gemm[w->dtype] && n >= SHOAL__GEMM_MIN) {
+        size_t need = c->gemm_scratch(w->cols, n);
+        need = (need + 63) / 64 * 64;
+        if (need > c->scratch_cap) {
+            free(c->scratch);
+            c->scratch = cpu_alloc(c, need * (size_t)nth);
+            c->scratch_cap = c->scratch ? need : 0;
+            if (!c->scratch) return SHOAL_ERR_NOMEM;
+        }
+        j.gemm = c->gemm[w->dtype];
+    }
     size_t target = (256u << 10) / (w->row_bytes ? w->row_bytes : 1);
     int rpb = (int)(target < 1 ? 1 : target);
-    int min_blocks = 8 * nth;
-    if ((w->rows + rpb - 1) / rpb < min_blocks) rpb = (w->rows + min_blocks - 1) / min_blocks;
-    if (rpb < 1) rpb = 1;
+    int min_blocks = (j.gemm ? 2 : 8) * nth;
+    if (j.gemm || (w->rows + rpb - 1) / rpb < min_blocks) rpb = (w->rows + min_blocks - 1) / min_blocks;
+    rpb = j.gemm ? (rpb + 15) / 16 * 16 : (rpb + 3) / 4 * 4; /* whole register / AMX tiles of rows */
     j.rows_per_block = rpb;
     j.n_blocks = (w->rows + rpb - 1) / rpb;
     atomic_init(&j.next, 0);
@@ -157,8 +191,17 @@ static int cpu_matmul(void *vctx, const shoal__weight *w, const float *x, int n,
 }
 
 /* ---- elementwise */
-static void cpu_rmsnorm(void *vctx, float *y, const float *x, const float *g, int n, int dim, float eps) {
-    for (int t = 0; t < n; t++) {
+/* Prefill-sized elementwise steps run over the threads (by tokens for rmsnorm, by 16-float
+ * chunks otherwise), each element computed as on one thread. */
+typedef struct ew_job {
+    float *y;
+    const float *x, *g;
+    int n, dim;
+    float eps;
+} ew_job;
+
+static void rmsnorm_rows(float *y, const float *x, const float *g, int t0, int t1, int dim, float eps) {
+    for (int t = t0; t < t1; t++) {
         const float *xr = x + (size_t)t * dim;
         float *yr = y + (size_t)t * dim;
         double ss = 0;
@@ -166,6 +209,20 @@ static void cpu_rmsnorm(void *vctx, float *y, const float *x, const float *g, in
         float s = (float)(1.0 / sqrt(ss / dim + eps));
         for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * g[i];
     }
+}
+
+static void rmsnorm_work(void *arg, int ith, int nth) {
+    ew_job *j = arg;
+    int per = (j->n + nth - 1) / nth, t0 = ith * per, t1 = t0 + per < j->n ? t0 + per : j->n;
+    if (t0 < t1) rmsnorm_rows(j->y, j->x, j->g, t0, t1, j->dim, j->eps);
+}
+
+static void cpu_rmsnorm(void *vctx, float *y, const float *x, const float *g, int n, int dim, float eps) {
+    cpu_ctx *c = vctx;
+    int nth = shoal__pool_threads(c->pool);
+    ew_job j = {y, x, g, n, dim, eps};
+    if (nth == 1 || n < 2 * nth || (size_t)n * dim < (32u << 10)) rmsnorm_rows(y, x, g, 0, n, dim, eps);
+    else shoal__pool_run(c->pool, rmsnorm_work, &j);
 }
 
 static void cpu_rope(void *vctx, float *x, int n, int n_heads, int hd, int stride, const float *cs, int interleaved) {
@@ -185,12 +242,44 @@ static void cpu_rope(void *vctx, float *x, int n, int n_heads, int hd, int strid
     }
 }
 
+/* silu over threads for prefill-sized inputs (it is elementwise, on one thread it was ~8% of
+ * a 1.1B prefill); chunks of whole 64-byte lines. */
+typedef struct silu_job {
+    cpu_ctx *c;
+    float *g;
+    const float *u;
+    size_t n;
+} silu_job;
+
+static void silu_work(void *arg, int ith, int nth) {
+    silu_job *j = arg;
+    size_t per = (j->n + nth - 1) / nth;
+    per = (per + 15) / 16 * 16;
+    size_t a = (size_t)ith * per, b = a + per < j->n ? a + per : j->n;
+    if (a < b) j->c->silu_mul(j->g + a, j->u + a, b - a);
+}
+
 static void cpu_silu_mul(void *vctx, float *g, const float *u, size_t n) {
-    for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    cpu_ctx *c = vctx;
+    silu_job j = {c, g, u, n};
+    if (n < (64u << 10) || shoal__pool_threads(c->pool) == 1) c->silu_mul(g, u, n);
+    else shoal__pool_run(c->pool, silu_work, &j);
+}
+
+static void add_work(void *arg, int ith, int nth) {
+    silu_job *j = arg; /* g += u over this thread's chunk */
+    size_t per = (j->n + nth - 1) / nth;
+    per = (per + 15) / 16 * 16;
+    size_t a = (size_t)ith * per, b = a + per < j->n ? a + per : j->n;
+    for (size_t i = a; i < b; i++) j->g[i] += j->u[i];
 }
 
 static void cpu_add(void *vctx, float *x, const float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    cpu_ctx *c = vctx;
+    silu_job j = {c, x, y, n};
+    if (n < (64u << 10) || shoal__pool_threads(c->pool) == 1)
+        for (size_t i = 0; i < n; i++) x[i] += y[i];
+    else shoal__pool_run(c->pool, add_work, &j);
 }
 
 static void cpu_get_rows(void *vctx, const shoal__weight *w, const int32_t *ids, int n, float *out) {
@@ -209,7 +298,7 @@ typedef struct att_job {
 
 static void att_work(void *arg, int ith, int nth) {
     att_job *j = arg;
-    const shoal__cpu_kernels *k = j->c->k;
+    const cpu_ctx *k = j->c;
     float *sc = j->c->att + (size_t)ith * j->c->att_cap;
     int kvd = j->n_kv * j->hd, qd = j->n_heads * j->hd, group = j->n_heads / j->n_kv;
     float scale = 1.0f / sqrtf((float)j->hd);
