@@ -7,11 +7,15 @@
  *    byte tokens first (Hugging Face's byte_fallback), or <unk> without them.
  *  - BPE: the fragment is split into words by the pre-tokenizer rule; each word's bytes become
  *    their one-character tokens and are merged by rank (or looked up whole first, for
- *    ignore_merges vocabularies such as Llama-3). */
+ *    ignore_merges vocabularies such as Llama-3).
+ * A vocabulary with a normalizer (tokenizer.json "NFC", ...) normalizes each plain-text fragment
+ * first, as Hugging Face normalizes the text between added tokens; text that is already
+ * normalized (nearly all of it) is checked, not copied (normalize.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 #include "model/tokenizer/unicode.h"
 
@@ -25,6 +29,7 @@ typedef struct enc {
     size_t buf_cap;
     shoal__pretok pt;
     shoal__bpe_scratch bpe;
+    shoal__norm_buf norm;
 } enc;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -170,6 +175,10 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
 
 static int encode_fragment(enc *e, const char *text, size_t len) {
     if (!len) return SHOAL_OK;
+    if (e->t->norm) {
+        int rc = shoal__normalize(e->t->norm, text, len, &e->norm, &text, &len);
+        if (rc) return rc;
+    }
     if (len > UINT32_MAX / 4) return SHOAL_ERR_NOMEM; /* offsets are 32-bit */
     return e->t->kind == SHOAL_TOKENIZER_SPM ? encode_spm(e, text, len) : encode_bpe(e, text, len);
 }
@@ -230,5 +239,6 @@ out:
     free(e.buf);
     shoal__pretok_free(&e.pt);
     shoal__bpe_scratch_free(&e.bpe);
+    shoal__norm_buf_free(&e.norm);
     return rc;
 }

@@ -7,15 +7,20 @@
  *  - added_tokens: special -> control, else user-defined; lstrip / rstrip.
  *  - post_processor TemplateProcessing: a leading special token is BOS and add_bos, a trailing
  *    one EOS and add_eos.
- * An NFC normalizer is accepted but not applied (Qwen2 has one): input that is not already in
- * NFC may then encode differently from Hugging Face. Anything else is SHOAL_ERR_UNSUPPORTED, so a
- * vocabulary is never encoded with rules it does not have. */
+ *  - normalizer NFC (Qwen2, Qwen3), NFD, NFKC, NFKD, alone or in a Sequence (with the SPM
+ *    Prepend / Replace; consecutive forms fold into one): applied to the text between added
+ *    tokens before pre-tokenization (normalize.c, Unicode 14.0 data). As in Hugging Face,
+ *    added tokens are matched first; unlike it, an added token with "normalized": true is
+ *    matched against the text as given, not against its normalized form.
+ * Anything else is SHOAL_ERR_UNSUPPORTED, so a vocabulary is never encoded with rules it does
+ * not have. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
 #include "model/json.h"
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 
 #define MAX_FILE ((size_t)1 << 30)
@@ -35,6 +40,9 @@ typedef struct hf {
     size_t errcap;
     int byte_level, rule, prefix_space, split_seen, regex_in_bytelevel;
     int spm_replace, spm_prepend, metaspace, metaspace_prefix;
+    /* Unicode normalizers seen: any compatibility form, and whether the last one composes.
+     * Consecutive forms fold into one: NFC after NFKD is NFKC, NFD after NFC is NFD, ... */
+    int norm_seen, norm_compat, norm_compose;
 } hf;
 
 static int unsupported(hf *h, const char *what, const shoal__jv *type) {
@@ -135,7 +143,21 @@ static int normalizer(hf *h, const shoal__jv *p, int depth) {
         return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
                                "%s: normalizer Replace: only \" \" -> \"\xE2\x96\x81\" is supported", h->path);
     }
-    if (shoal__json_str_eq(type, "NFC")) return SHOAL_OK; /* see the file comment */
+    char form_name[8];
+    size_t fl;
+    int form = !type || shoal__json_str(type, form_name, sizeof form_name, &fl) ? -1 : shoal__norm_by_name(form_name);
+    if (form > 0) {
+        int compat = form == SHOAL__NORM_NFKC || form == SHOAL__NORM_NFKD;
+        /* Replace " " -> "▁" is applied after normalization (encode.c), which is the same
+         * only for the canonical forms: NFKC/NFKD turn U+00A0, U+3000, ... into ' ' */
+        if (compat && h->spm_replace)
+            return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
+                                   "%s: normalizer %s after Replace is not supported", h->path, form_name);
+        h->norm_seen = 1;
+        h->norm_compat |= compat;
+        h->norm_compose = form == SHOAL__NORM_NFC || form == SHOAL__NORM_NFKC;
+        return SHOAL_OK;
+    }
     return unsupported(h, "normalizer", type);
 }
 
@@ -182,7 +204,7 @@ int shoal__tok_load_hf_json_mem(const char *text, size_t size, const char *path,
         rc = shoal__tok_fail(err, errcap, SHOAL_ERR_FORMAT, "%s: no \"model\" object", path);
         goto out;
     }
-    hf h = {path, err, errcap, 0, SHOAL__PRE_NONE, 0, 0, 0, 0, 0, 0, 0};
+    hf h = {.path = path, .err = err, .errcap = errcap, .rule = SHOAL__PRE_NONE};
     const shoal__jv *mtype = shoal__json_get(model, "type");
     if (mtype && !shoal__json_str_eq(mtype, "BPE")) {
         rc = unsupported(&h, "model type", mtype);
@@ -359,6 +381,9 @@ int shoal__tok_load_hf_json_mem(const char *text, size_t size, const char *path,
     prm.add_space_prefix = !bpe && (h.spm_prepend || (h.metaspace && h.metaspace_prefix));
     prm.bpe_prefix_space = bpe && h.prefix_space;
     prm.spm_by_rank = 1;
+    if (h.norm_seen)
+        prm.norm = h.norm_compose ? (h.norm_compat ? SHOAL__NORM_NFKC : SHOAL__NORM_NFC)
+                                  : (h.norm_compat ? SHOAL__NORM_NFKD : SHOAL__NORM_NFD);
     prm.n_tokens = n;
     prm.tokens = tokens;
     prm.types = types;

@@ -44,6 +44,7 @@ typedef struct shoal__tok_params {
     int bpe_prefix_space;        /* BPE: HF ByteLevel add_prefix_space */
     int spm_ascii_space;         /* SPM: the space symbol is ' ' (llama2.c) instead of U+2581 */
     int spm_by_rank;             /* SPM: merge order from the merge list (HF), not from scores */
+    int norm;                    /* SHOAL__NORM_* (normalize.h) applied to each text fragment */
     size_t n_tokens;
     const shoal_vocab_str *tokens; /* [n_tokens]; an entry with ptr NULL is an unused hole */
     const float *scores;         /* [n_tokens] or NULL */
@@ -79,6 +80,7 @@ struct shoal_tokenizer {
     size_t pair_mask;
 
     int pre, ignore_merges, add_space_prefix, bpe_prefix_space, spm_ascii_space;
+    int norm; /* SHOAL__NORM_*: Unicode normalization of the text between added tokens */
     /* SPM: no token has the space symbol after another character ("a▁b"), so no merge can
      * join a character to a following space symbol and encode may split the text there */
     int spm_split;
