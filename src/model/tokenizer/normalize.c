@@ -293,9 +293,11 @@ int shoal__normalize(int form, const char *s, size_t n, shoal__norm_buf *b, cons
             if (!ec->ccc && !(ec->qc & f->not_yes)) break;
             e += el;
         }
-        if (grow_out(b, o + (bnd - pos))) return SHOAL_ERR_NOMEM;
-        memcpy(b->out + o, s + pos, bnd - pos);
-        o += bnd - pos;
+        if (bnd > pos) {
+            if (grow_out(b, o + (bnd - pos))) return SHOAL_ERR_NOMEM;
+            memcpy(b->out + o, s + pos, bnd - pos);
+            o += bnd - pos;
+        }
         int rc = normalize_stretch(f, u + bnd, e - bnd, b, &o);
         if (rc) return rc;
         changed = 1;
