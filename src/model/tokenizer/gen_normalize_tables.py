@@ -17,8 +17,9 @@ Run from the repository root (apt-get install unicode-data provides the files):
         > src/model/tokenizer/normalize_tables.c
 
 What is generated (normalize.h describes the C side):
- - a class per code point, two-stage table: index into shoal__norm_classes[], which holds the
-   canonical combining class and the quick-check bits of the four forms;
+ - the properties of each code point, two-stage table: canonical combining class | the
+   quick-check bits of the four forms << 8 (one load after the block index: the quick check
+   runs on every character of non-ASCII text);
  - a decomposition index per code point, two-stage table: offset into shoal__norm_decomp[],
    whose entry is a header word (canonical length | compatibility length << 5) followed by
    the full (recursively applied) canonical decomposition, then the full compatibility one when
@@ -201,15 +202,8 @@ def main():
         sys.exit("quick-check values differ from DerivedNormalizationProps.txt at %s; FCE diff %s" %
                  (" ".join("%X" % x for x in bad[:20]), sorted(ref_fce ^ fce)[:20]))
 
-    # classes: (ccc, qc) pairs, class 0 = (0, 0)
-    cls_index = {(0, 0): 0}
-    cls_of = [0] * 0x110000
-    for cp in range(0x110000):
-        key = (ccc[cp], qc[cp])
-        if key not in cls_index:
-            cls_index[key] = len(cls_index)
-        cls_of[cp] = cls_index[key]
-    assert len(cls_index) <= 256
+    props = [ccc[cp] | (qc[cp] << 8) for cp in range(0x110000)]
+    n_props = len(set(props))
 
     # decompositions (Hangul syllables excluded: algorithmic)
     decomp = [0]  # offset 0 = none
@@ -232,7 +226,7 @@ def main():
         dec_of[cp] = entry_at[ent]
     assert len(decomp) < 65536
 
-    ctotal, cshift, cs1, cblocks = best_shift(cls_of, 1)
+    ctotal, cshift, cs1, cblocks = best_shift(props, 2)
     dtotal, dshift, ds1, dblocks = best_shift(dec_of, 2)
 
     keys = sorted(pairs)
@@ -241,25 +235,18 @@ def main():
         " * Database files in %s (%s), restricted to the" %
         (ucd, open(os.path.join(ucd, "DerivedAge.txt"), encoding="utf-8").readline().strip("# \n")),
         " * characters assigned in Unicode %s. Do not edit: rerun the script. Layout: normalize.h." % a.version,
-        " * %d classes, %d decomposition words, %d primary composites; longest full decomposition" %
-        (len(cls_index), len(decomp), len(keys)),
-        " * %d (canonical), %d (compatibility) code points. */" % (max_c, max_k),
+        " * %d distinct properties, %d decomposition words, %d primary composites; longest full" %
+        (n_props, len(decomp), len(keys)),
+        " * decomposition %d (canonical), %d (compatibility) code points. */" % (max_c, max_k),
         '#include "model/tokenizer/normalize.h"',
         "",
         "const char shoal__norm_unicode_version[] = \"%s\";" % a.version,
         "",
     ]
-    classes = sorted(cls_index.items(), key=lambda kv: kv[1])
-    lines.append("const shoal__norm_class shoal__norm_classes[%d] = {" % len(classes))
-    for i in range(0, len(classes), 8):
-        lines.append("    " + " ".join("{%d, 0x%02X}," % k for k, _ in classes[i:i + 8]))
-    lines.append("};")
-    lines.append("")
-    s1type = "uint8_t" if len(cblocks) <= 256 else "uint16_t"
-    assert s1type == "uint8_t", "normalize.h declares an 8-bit class stage 1"
-    emit_array(lines, "uint8_t", "shoal__norm_class_stage1", cs1, 24, "%d")
+    assert len(cblocks) <= 256, "normalize.h declares an 8-bit property stage 1"
+    emit_array(lines, "uint8_t", "shoal__norm_prop_stage1", cs1, 24, "%d")
     flat = [v for b in cblocks for v in b]
-    emit_array(lines, "uint8_t", "shoal__norm_class_stage2", flat, 24, "%d")
+    emit_array(lines, "uint16_t", "shoal__norm_prop_stage2", flat, 12, "0x%X")
     lines.append("")
     assert len(dblocks) <= 256, "normalize.h declares an 8-bit decomposition stage 1"
     emit_array(lines, "uint8_t", "shoal__norm_decomp_stage1", ds1, 24, "%d")
@@ -273,18 +260,18 @@ def main():
     lines.append("const size_t shoal__norm_comp_count = %d;" % len(keys))
     lines.append("")
     hdr = {
-        "SHOAL__NORM_CLASS_SHIFT": cshift,
+        "SHOAL__NORM_PROP_SHIFT": cshift,
         "SHOAL__NORM_DECOMP_SHIFT": dshift,
     }
     lines.append("/* the shifts normalize.h must declare: %s */" %
                  ", ".join("%s %d" % kv for kv in hdr.items()))
-    lines.append("#if SHOAL__NORM_CLASS_SHIFT != %d || SHOAL__NORM_DECOMP_SHIFT != %d" % (cshift, dshift))
+    lines.append("#if SHOAL__NORM_PROP_SHIFT != %d || SHOAL__NORM_DECOMP_SHIFT != %d" % (cshift, dshift))
     lines.append("#error normalize.h and normalize_tables.c disagree: update the shifts in normalize.h")
     lines.append("#endif")
     sys.stdout.write("\n".join(lines) + "\n")
-    sys.stderr.write("classes %d, class table %d bytes (shift %d), decomposition table %d bytes (shift %d), "
+    sys.stderr.write("property table %d bytes (shift %d), decomposition table %d bytes (shift %d), "
                      "decomposition data %d bytes, %d composites\n" %
-                     (len(cls_index), ctotal, cshift, dtotal, dshift, 4 * len(decomp), len(keys)))
+                     (ctotal, cshift, dtotal, dshift, 4 * len(decomp), len(keys)))
 
 
 if __name__ == "__main__":

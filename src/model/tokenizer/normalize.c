@@ -57,12 +57,14 @@ const char *shoal__norm_name(int form) {
     return form >= 0 && form <= SHOAL__NORM_NFKD ? form_names[form] : "?";
 }
 
-static inline const shoal__norm_class *class_of(uint32_t cp) {
-    if (cp > 0x10FFFF) return &shoal__norm_classes[0]; /* RAW bytes: starters, never change */
-    unsigned blk = shoal__norm_class_stage1[cp >> SHOAL__NORM_CLASS_SHIFT];
-    return &shoal__norm_classes[shoal__norm_class_stage2[(blk << SHOAL__NORM_CLASS_SHIFT) |
-                                                         (cp & ((1u << SHOAL__NORM_CLASS_SHIFT) - 1))]];
+/* Canonical combining class | quick-check bits << 8 (normalize.h). */
+static inline unsigned props(uint32_t cp) {
+    if (cp > 0x10FFFF) return 0; /* RAW / invalid bytes: starters, never change */
+    unsigned blk = shoal__norm_prop_stage1[cp >> SHOAL__NORM_PROP_SHIFT];
+    return shoal__norm_prop_stage2[(blk << SHOAL__NORM_PROP_SHIFT) | (cp & ((1u << SHOAL__NORM_PROP_SHIFT) - 1))];
 }
+#define CCC(p) ((p) & 0xFFu)
+#define QC(p) ((p) >> 8)
 
 /* The full decomposition of cp under the form: returns its length (0: cp stays itself) and
  * points *d at it (hangul[] for a syllable). */
@@ -180,7 +182,7 @@ static size_t compose(uint32_t *cp, uint8_t *cc, size_t n) {
     for (size_t r = 1; r < n; r++) {
         uint32_t c = cp[r];
         int k = cc[r];
-        if ((last < k || last == 0) && (class_of(c)->qc & SHOAL__NQC_NFC_MAYBE)) {
+        if ((last < k || last == 0) && (QC(props(c)) & SHOAL__NQC_NFC_MAYBE)) {
             uint32_t comp = compose_pair(cp[st], c);
             if (comp) { /* primary composites are starters: cc[st] stays 0 */
                 cp[st] = comp;
@@ -214,7 +216,7 @@ static int normalize_stretch(const form_info *f, const unsigned char *s, size_t 
         if (m + nd > b->cp_cap && grow_cp(b, m + nd)) return SHOAL_ERR_NOMEM;
         for (size_t k = 0; k < nd; k++) {
             b->cp[m] = d[k];
-            b->ccc[m++] = class_of(d[k])->ccc;
+            b->ccc[m++] = (uint8_t)CCC(props(d[k]));
         }
     }
     for (size_t i = 0; i < m;) { /* canonical ordering */
@@ -235,6 +237,22 @@ static int normalize_stretch(const form_info *f, const unsigned char *s, size_t 
         else *o += shoal__utf8_encode(c, b->out + *o);
     }
     return SHOAL_OK;
+}
+
+/* shoal__utf8_decode, with the common valid 2- and 3-byte forms inline (the quick check runs
+ * once per character of nearly all non-ASCII text). */
+static inline size_t decode(const unsigned char *s, size_t n, uint32_t *cp) {
+    unsigned c = s[0];
+    if (c >= 0xC2 && c < 0xE0 && n >= 2 && (s[1] & 0xC0) == 0x80) {
+        *cp = ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu);
+        return 2;
+    }
+    if (c >= 0xE0 && c < 0xF0 && n >= 3 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 &&
+        (c != 0xE0 || s[1] >= 0xA0) && (c != 0xED || s[1] < 0xA0)) { /* not overlong, no surrogate */
+        *cp = ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+        return 3;
+    }
+    return shoal__utf8_decode(s, n, cp); /* 4-byte forms and invalid bytes */
 }
 
 /* Start of the unit (character or invalid byte, as shoal__utf8_decode cuts them) that ends at
@@ -262,25 +280,32 @@ int shoal__normalize(int form, const char *s, size_t n, shoal__norm_buf *b, cons
      * starts there; every unit before it is a boundary, and the last one may compose with it */
     size_t bnd = k ? unit_before(u, k) : 0; /* last boundary at or before k */
     size_t pos = 0, o = 0;                  /* input done; output written */
-    int last_ccc = 0, changed = 0;
+    unsigned last_ccc = 0;
+    int changed = 0;
     while (k < n) {
         if (u[k] < 0x80) { /* ASCII: a boundary for every form */
             bnd = k++;
             last_ccc = 0;
             continue;
         }
+        if (u[k] < f->fast) { /* below the form's first changing character, or a stray byte */
+            bnd = k;
+            last_ccc = 0;
+            k += u[k] >= 0xC2 && k + 1 < n && (u[k + 1] & 0xC0) == 0x80 ? 2 : 1;
+            continue;
+        }
         uint32_t c;
-        size_t cl = shoal__utf8_decode(u + k, n - k, &c);
-        const shoal__norm_class *cls = class_of(c == SHOAL__UNICODE_INVALID ? RAW : c);
-        if (!(cls->qc & f->not_yes)) {
-            if (!cls->ccc) {
+        size_t cl = decode(u + k, n - k, &c);
+        unsigned p = props(c), cc = CCC(p);
+        if (!(QC(p) & f->not_yes)) {
+            if (!cc) {
                 bnd = k;
                 last_ccc = 0;
                 k += cl;
                 continue;
             }
-            if (cls->ccc >= last_ccc) {
-                last_ccc = cls->ccc;
+            if (cc >= last_ccc) {
+                last_ccc = cc;
                 k += cl;
                 continue;
             }
@@ -288,9 +313,9 @@ int shoal__normalize(int form, const char *s, size_t n, shoal__norm_buf *b, cons
         /* may change around k: redo [bnd, e), e the next boundary after k */
         size_t e = k + cl;
         while (e < n && u[e] >= 0x80) {
-            size_t el = shoal__utf8_decode(u + e, n - e, &c);
-            const shoal__norm_class *ec = class_of(c == SHOAL__UNICODE_INVALID ? RAW : c);
-            if (!ec->ccc && !(ec->qc & f->not_yes)) break;
+            size_t el = decode(u + e, n - e, &c);
+            unsigned ep = props(c);
+            if (!CCC(ep) && !(QC(ep) & f->not_yes)) break;
             e += el;
         }
         if (bnd > pos) {

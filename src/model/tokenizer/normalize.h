@@ -40,29 +40,25 @@ const char *shoal__norm_name(int form);
 
 /* ---- tables (normalize_tables.c) */
 
-/* Quick-check bits of a class: NFC_QC / NFKC_QC No or Maybe, NFD_QC / NFKD_QC No. */
+/* Quick-check bits: NFC_QC / NFKC_QC No or Maybe, NFD_QC / NFKD_QC No. */
 enum {
     SHOAL__NQC_NFC_NO = 1, SHOAL__NQC_NFC_MAYBE = 2, SHOAL__NQC_NFKC_NO = 4, SHOAL__NQC_NFKC_MAYBE = 8,
     SHOAL__NQC_NFD_NO = 16, SHOAL__NQC_NFKD_NO = 32,
 };
-typedef struct shoal__norm_class {
-    uint8_t ccc; /* canonical combining class */
-    uint8_t qc;  /* SHOAL__NQC_* */
-} shoal__norm_class;
 
 /* Two-stage tables (the generator checks these shifts):
- *   class of cp = shoal__norm_classes[stage2[(stage1[cp >> SHIFT] << SHIFT) | (cp & mask)]]
+ *   properties of cp = prop_stage2[(prop_stage1[cp >> SHIFT] << SHIFT) | (cp & mask)]
+ *                    = canonical combining class | SHOAL__NQC_* << 8
  *   decomposition of cp = shoal__norm_decomp + dstage2[(dstage1[cp >> DSHIFT] << DSHIFT) | ...]
  * A decomposition entry: word 0 = canonical length nc | compatibility length nk << 5, then nc
  * code points (full canonical decomposition; nc 0: none), then nk code points (full
  * compatibility decomposition when it differs from the canonical one; nk 0: the same).
  * Offset 0 is "no decomposition"; Hangul syllables are not in the table (algorithmic). */
-#define SHOAL__NORM_CLASS_SHIFT 7
+#define SHOAL__NORM_PROP_SHIFT 6
 #define SHOAL__NORM_DECOMP_SHIFT 7
 extern const char shoal__norm_unicode_version[];
-extern const shoal__norm_class shoal__norm_classes[];
-extern const uint8_t shoal__norm_class_stage1[0x110000 >> SHOAL__NORM_CLASS_SHIFT];
-extern const uint8_t shoal__norm_class_stage2[];
+extern const uint8_t shoal__norm_prop_stage1[0x110000 >> SHOAL__NORM_PROP_SHIFT];
+extern const uint16_t shoal__norm_prop_stage2[];
 extern const uint8_t shoal__norm_decomp_stage1[0x110000 >> SHOAL__NORM_DECOMP_SHIFT];
 extern const uint16_t shoal__norm_decomp_stage2[];
 extern const uint32_t shoal__norm_decomp[];
