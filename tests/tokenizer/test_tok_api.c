@@ -513,13 +513,13 @@ static void test_malformed_json(void) {
 /* A byte-level tokenizer.json with the 256 byte tokens, no merges, an added control token
  * "<|x|>" (id 256) and the given normalizer (JSON text): decode(encode(text)) is then the
  * normalized text itself. */
-static const char *bytelevel_json(const char *name, const char *normalizer) {
+static const char *bytelevel_json_pre(const char *name, const char *normalizer, const char *pre) {
     static char buf[16384];
     size_t k = (size_t)snprintf(buf, sizeof buf,
                                 "{\"added_tokens\": [{\"id\": 256, \"content\": \"<|x|>\", \"special\": true}], "
-                                "\"normalizer\": %s, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, "
+                                "\"normalizer\": %s, \"pre_tokenizer\": %s, "
                                 "\"model\": {\"type\": \"BPE\", \"merges\": [], \"vocab\": {",
-                                normalizer);
+                                normalizer, pre);
     unsigned n = 0;
     for (unsigned b = 0; b < 256; b++) { /* GPT-2's bytes_to_unicode */
         unsigned cp = ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) ? b : 256 + n++;
@@ -530,6 +530,10 @@ static const char *bytelevel_json(const char *name, const char *normalizer) {
     }
     k += (size_t)snprintf(buf + k, sizeof buf - k, "}}}");
     return write_tmp(name, buf, k);
+}
+
+static const char *bytelevel_json(const char *name, const char *normalizer) {
+    return bytelevel_json_pre(name, normalizer, "{\"type\": \"ByteLevel\"}");
 }
 
 /* decode(encode(in)) == want with tok */
@@ -575,7 +579,18 @@ static void test_normalizers(void) {
         shoal_tokenizer_free(t);
         t = NULL;
     }
-    const char *p = bytelevel_json("lower.json", "{\"type\": \"Lowercase\"}");
+    /* ByteLevel(add_prefix_space) tests for the space after normalization, as HF does: NFKC
+     * makes U+00A0 a space, so no second one is added */
+    const char *p = bytelevel_json_pre("prefix.json", "{\"type\": \"NFKC\"}",
+                                       "{\"type\": \"ByteLevel\", \"add_prefix_space\": true}");
+    CHECK_RC(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_OK, err);
+    if (t) {
+        CHECK(roundtrip_is(t, "\xC2\xA0hi e\xCC\x81", " hi \xC3\xA9", 0));
+        CHECK(roundtrip_is(t, "hi\xEF\xAC\x81", " hifi", 0));
+        shoal_tokenizer_free(t);
+        t = NULL;
+    }
+    p = bytelevel_json("lower.json", "{\"type\": \"Lowercase\"}");
     expect_fail(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_ERR_UNSUPPORTED, err, "lower.json",
                 "Lowercase");
     p = bytelevel_json("seq.json", "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, "

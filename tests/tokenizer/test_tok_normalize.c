@@ -246,6 +246,27 @@ static char *read_official(const char *dir, size_t *len) {
 
 #define NORM_IS(form, in, want) CHECK(norm_is(form, in, sizeof(in) - 1, want, sizeof(want) - 1))
 
+/* Every code point below a form's first changing one (what the byte-level fast path and the
+ * pre-tokenizer's check skip) is a starter that the form never changes. */
+static void check_first(void) {
+    for (int f = 0; f < 4; f++) {
+        uint32_t first;
+        unsigned not_yes = shoal__norm_quick_bits(forms[f], &first);
+        CHECK(first >= 0x80 && first <= 0x300);
+        for (uint32_t cp = 0; cp < first; cp++) {
+            unsigned p = shoal__norm_props(cp);
+            if ((p & 0xFF) || ((p >> 8) & not_yes)) {
+                fprintf(stderr, "%s: U+%04X is below the first changing code point U+%04X but may change\n",
+                        shoal__norm_name(forms[f]), cp, first);
+                check_failures++;
+            }
+        }
+    }
+    uint32_t first;
+    CHECK_EQ_INT(shoal__norm_quick_bits(SHOAL__NORM_NONE, &first), 0);
+    CHECK(first == UINT32_MAX);
+}
+
 static void check_bytes(void) {
     /* bytes that are not UTF-8 stay as they are and block composition across them */
     NORM_IS(SHOAL__NORM_NFC, "e\xCC\x81", "\xC3\xA9");
@@ -344,6 +365,7 @@ int main(int argc, char **argv) {
     free(age);
     free(listed);
 
+    check_first();
     check_bytes();
     check_long_run();
     shoal__norm_buf_free(&nb);

@@ -148,13 +148,13 @@ static int encode_word_bpe(enc *e, const unsigned char *w, size_t wl) {
 static int encode_bpe(enc *e, const char *text, size_t len) {
     const shoal_tokenizer *t = e->t;
     const unsigned char *s = (const unsigned char *)text;
-    if (t->bpe_prefix_space && text[0] != ' ') {
+    if (t->bpe_prefix_space && text[0] != ' ') { /* text is already normalized here */
         /* HF ByteLevel(add_prefix_space): the fragment is read as if it began with a space */
         char *copy = malloc(len + 1);
         if (!copy) return SHOAL_ERR_NOMEM;
         copy[0] = ' ';
         memcpy(copy + 1, text, len);
-        int rc = shoal__pretok_load(&e->pt, (const unsigned char *)copy, len + 1);
+        int rc = shoal__pretok_load(&e->pt, (const unsigned char *)copy, len + 1, SHOAL__NORM_NONE, NULL);
         for (size_t i = 0; !rc && i < e->pt.n_chars;) {
             size_t j = shoal__pretok_next(&e->pt, t->pre, i);
             rc = encode_word_bpe(e, (const unsigned char *)copy + e->pt.off[i],
@@ -164,7 +164,15 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
         free(copy);
         return rc;
     }
-    int rc = shoal__pretok_load(&e->pt, s, len);
+    /* the vocabulary's normalizer: checked while decoding, applied only when the check fails */
+    int unnormalized = 0;
+    int rc = shoal__pretok_load(&e->pt, s, len, t->norm, &unnormalized);
+    if (!rc && unnormalized) {
+        if ((rc = shoal__normalize(t->norm, text, len, &e->norm, &text, &len))) return rc;
+        if (len > UINT32_MAX / 4) return SHOAL_ERR_NOMEM; /* offsets are 32-bit */
+        s = (const unsigned char *)text;
+        rc = shoal__pretok_load(&e->pt, s, len, SHOAL__NORM_NONE, NULL);
+    }
     for (size_t i = 0; !rc && i < e->pt.n_chars;) {
         size_t j = shoal__pretok_next(&e->pt, t->pre, i);
         rc = encode_word_bpe(e, s + e->pt.off[i], e->pt.off[j] - e->pt.off[i]);
@@ -175,7 +183,9 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
 
 static int encode_fragment(enc *e, const char *text, size_t len) {
     if (!len) return SHOAL_OK;
-    if (e->t->norm) {
+    /* normalization comes first; byte-level BPE without a prefix space checks it while
+     * pre-tokenizing (encode_bpe), which saves a pass over text that needs none */
+    if (e->t->norm && (e->t->kind == SHOAL_TOKENIZER_SPM || e->t->bpe_prefix_space)) {
         int rc = shoal__normalize(e->t->norm, text, len, &e->norm, &text, &len);
         if (rc) return rc;
     }

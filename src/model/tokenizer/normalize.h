@@ -34,6 +34,14 @@ int shoal__normalize(int form, const char *s, size_t n, shoal__norm_buf *b, cons
                      size_t *res_len);
 void shoal__norm_buf_free(shoal__norm_buf *b);
 
+/* For callers that decode the text anyway (the pre-tokenizer): the quick check one code point
+ * at a time. Code points below *first never change under the form; for the others,
+ * shoal__norm_props(cp) and not_yes (returned) tell: the text is certainly normalized while no
+ * code point has a quick-check bit in not_yes and the nonzero combining classes never
+ * decrease (a starter, class 0, resets the order). Otherwise call shoal__normalize. */
+unsigned shoal__norm_quick_bits(int form, uint32_t *first);
+static inline unsigned shoal__norm_props(uint32_t cp);
+
 /* "NFC" -> SHOAL__NORM_NFC, ..., -1 for other names. */
 int shoal__norm_by_name(const char *name);
 const char *shoal__norm_name(int form);
@@ -66,5 +74,13 @@ extern const uint32_t shoal__norm_decomp[];
 extern const uint64_t shoal__norm_comp_keys[];
 extern const uint32_t shoal__norm_comp_values[];
 extern const size_t shoal__norm_comp_count;
+
+/* Canonical combining class | quick-check bits << 8; 0 for values past U+10FFFF (the
+ * stand-ins for invalid bytes: starters that never change). */
+static inline unsigned shoal__norm_props(uint32_t cp) {
+    if (cp > 0x10FFFF) return 0;
+    unsigned blk = shoal__norm_prop_stage1[cp >> SHOAL__NORM_PROP_SHIFT];
+    return shoal__norm_prop_stage2[(blk << SHOAL__NORM_PROP_SHIFT) | (cp & ((1u << SHOAL__NORM_PROP_SHIFT) - 1))];
+}
 
 #endif

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 
 #include "common/common.h"
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 #include "model/tokenizer/unicode.h"
 
-int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len) {
+int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len, int norm, int *unnormalized) {
     if (len + 1 > pt->cap) {
         size_t cap = pt->cap ? pt->cap : 64;
         while (cap < len + 1) cap *= 2;
@@ -22,10 +23,25 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len)
         if (!cp || !cls || !off) return SHOAL_ERR_NOMEM;
         pt->cap = cap;
     }
+    /* the normalizer's quick check rides along (normalize.h): one table load per code point
+     * from the form's first changing one, instead of a decoding pass of its own */
+    uint32_t first;
+    unsigned not_yes = shoal__norm_quick_bits(norm, &first) << 8, last_ccc = 0;
+    int bad = 0;
     size_t k = 0;
     for (size_t i = 0; i < len;) {
         uint32_t c;
         size_t l = shoal__utf8_decode(text + i, len - i, &c);
+        if (c >= first) {
+            unsigned p = shoal__norm_props(c), cc = p & 0xFF;
+            if ((p & not_yes) || (cc && cc < last_ccc)) {
+                bad = 1; /* pt is left incomplete: the caller normalizes and loads again */
+                break;
+            }
+            last_ccc = cc;
+        } else {
+            last_ccc = 0;
+        }
         pt->cp[k] = c;
         pt->cls[k] = (uint8_t)shoal__unicode_class(c);
         pt->off[k] = (uint32_t)i;
@@ -34,6 +50,7 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len)
     }
     pt->off[k] = (uint32_t)len;
     pt->n_chars = k;
+    if (unnormalized) *unnormalized = bad;
     return SHOAL_OK;
 }
 

@@ -126,8 +126,11 @@ typedef struct shoal__pretok {
     uint32_t *off;  /* [n_chars + 1] byte offsets */
     size_t n_chars, cap;
 } shoal__pretok;
-/* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. */
-int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len);
+/* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. With norm
+ * (SHOAL__NORM_*, not NONE) it runs that form's quick check on the way and sets *unnormalized
+ * to 1 when the text may change under it (pt is then incomplete: normalize and load again),
+ * else to 0. */
+int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len, int norm, int *unnormalized);
 /* End (char index) of the word starting at char i, > i. */
 size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i);
 void shoal__pretok_free(shoal__pretok *pt);
