@@ -1,7 +1,8 @@
 /* Hugging Face tokenizer.json with a BPE model. What is recognised:
  *  - byte-level: pre_tokenizer ByteLevel (use_regex: the GPT-2 rule), or a Sequence of a Split
  *    whose regex is exactly the GPT-2, Llama-3 or Qwen2 pattern (behavior Isolated) and a
- *    ByteLevel without regex; model.ignore_merges; ByteLevel.add_prefix_space.
+ *    ByteLevel without regex, or a Sequence of Digits(individual_digits) and ByteLevel(use_regex)
+ *    (StarCoder); model.ignore_merges; ByteLevel.add_prefix_space.
  *  - SentencePiece-style: normalizer Replace " " -> "▁" (with Prepend "▁" for the dummy
  *    prefix), or pre_tokenizer Metaspace; byte_fallback <0xHH> tokens; merges in rank order.
  *  - added_tokens: special -> control, else user-defined; lstrip / rstrip.
@@ -38,7 +39,7 @@ typedef struct hf {
     const char *path;
     char *err;
     size_t errcap;
-    int byte_level, rule, prefix_space, split_seen, regex_in_bytelevel;
+    int byte_level, rule, prefix_space, split_seen, regex_in_bytelevel, digits;
     int spm_replace, spm_prepend, metaspace, metaspace_prefix;
     /* Unicode normalizers seen: any compatibility form, and whether the last one composes.
      * Consecutive forms fold into one: NFC after NFKD is NFKC, NFD after NFC is NFD, ... */
@@ -76,6 +77,15 @@ static int pre_tokenizer(hf *h, const shoal__jv *p, int depth) {
         }
         return SHOAL_OK;
     }
+    if (shoal__json_str_eq(type, "Digits")) {
+        /* Digits(individual_digits) before ByteLevel(use_regex): StarCoder's pre-tokenizer */
+        if (!get_bool(p, "individual_digits", 0) || h->byte_level || h->split_seen || h->digits)
+            return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
+                                   "%s: pre_tokenizer Digits: only individual_digits before ByteLevel is supported",
+                                   h->path);
+        h->digits = 1;
+        return SHOAL_OK;
+    }
     if (shoal__json_str_eq(type, "ByteLevel")) {
         h->byte_level = 1;
         h->prefix_space = get_bool(p, "add_prefix_space", 0);
@@ -85,7 +95,7 @@ static int pre_tokenizer(hf *h, const shoal__jv *p, int depth) {
     if (shoal__json_str_eq(type, "Split")) {
         char pat[1024];
         int is_regex = 0;
-        if (h->split_seen || pattern_text(shoal__json_get(p, "pattern"), &is_regex, pat, sizeof pat) ||
+        if (h->split_seen || h->digits || pattern_text(shoal__json_get(p, "pattern"), &is_regex, pat, sizeof pat) ||
             !is_regex || !shoal__json_str_eq(shoal__json_get(p, "behavior"), "Isolated") ||
             get_bool(p, "invert", 0))
             return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
@@ -229,7 +239,11 @@ int shoal__tok_load_hf_json_mem(const char *text, size_t size, const char *path,
                                      "%s: a Split followed by ByteLevel(use_regex) is not supported", path);
                 goto out;
             }
-            h.rule = SHOAL__PRE_GPT2;
+            h.rule = h.digits ? SHOAL__PRE_STARCODER : SHOAL__PRE_GPT2;
+        } else if (h.digits) {
+            rc = shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED,
+                                 "%s: pre_tokenizer Digits is supported only before ByteLevel(use_regex)", path);
+            goto out;
         }
     } else if (!h.spm_replace && !h.metaspace) {
         rc = shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED,

@@ -1,4 +1,4 @@
-/* Pre-tokenizer split rules, hand-written equivalents of the GPT-2, Llama-3 and Qwen2 regexes
+/* Pre-tokenizer split rules, hand-written equivalents of the GPT-2, Llama-3, Qwen2 and StarCoder regexes
  * (as Hugging Face tokenizers runs them with Oniguruma: leftmost alternative wins, greedy
  * quantifiers backtrack). Every position matches some alternative, so the words tile the text.
  * Each matcher works on decoded code points and their class (letter, number, space, other);
@@ -138,11 +138,28 @@ static size_t next_llama3(const shoal__pretok *pt, size_t i, size_t max_digits) 
     return space_run(pt, i);
 }
 
+/* \p{N} | the GPT-2 rule over the text between numbers. A piece ends before each number, so
+ * there " ?" takes no space that a number follows, and a whitespace run that a number follows
+ * is whole (its (?!\S) looks at the end of the piece). */
+static size_t next_starcoder(const shoal__pretok *pt, size_t i) {
+    size_t n = pt->n_chars;
+    if (pt->cls[i] == SHOAL__UC_NUMBER) return i + 1;
+    size_t k = contraction(pt, i, 0); /* none of its characters is a number */
+    if (k) return i + k;
+    size_t j = i + (pt->cp[i] == ' ' && i + 1 < n && pt->cls[i + 1] != SHOAL__UC_NUMBER);
+    int c = pt->cls[j];
+    if (c != SHOAL__UC_SPACE) return run_of(pt, j, c); /* letters or other: they stop at a number */
+    k = run_of(pt, i, SHOAL__UC_SPACE);
+    if (k == n || pt->cls[k] == SHOAL__UC_NUMBER || k - i < 2) return k;
+    return k - 1;
+}
+
 size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
     switch (rule) {
     case SHOAL__PRE_GPT2: return next_gpt2(pt, i);
     case SHOAL__PRE_LLAMA3: return next_llama3(pt, i, 3);
     case SHOAL__PRE_QWEN2: return next_llama3(pt, i, 1);
+    case SHOAL__PRE_STARCODER: return next_starcoder(pt, i);
     default: return pt->n_chars;
     }
 }

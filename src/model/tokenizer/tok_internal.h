@@ -29,6 +29,9 @@ enum {
      * \s+(?!\S)|\s+ */
     SHOAL__PRE_LLAMA3 = 2,
     SHOAL__PRE_QWEN2 = 3, /* as LLAMA3 with \p{N} (one digit per word) */
+    /* StarCoder (llama.cpp: \p{N}, then the GPT-2 regex over the pieces between; HF: Digits
+     * with individual_digits, then ByteLevel): GPT-2 with every \p{N} a word of its own */
+    SHOAL__PRE_STARCODER = 4,
 };
 
 /* Per-token attribute bits beyond the type (from tokenizer.json added_tokens). */

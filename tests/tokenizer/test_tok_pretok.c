@@ -1,0 +1,153 @@
+/* Pre-tokenizer rules (src/model/tokenizer/pretok.c) split representative strings into the
+ * words the regexes give. The expectations are worked out by hand from the regexes as
+ * llama.cpp / Hugging Face apply them (leftmost alternative, greedy, (?!\S) backing off one
+ * whitespace character); for StarCoder, llama.cpp's two-step split: \p{N} first, then the GPT-2
+ * regex over each piece in between, so a piece ends before every number. The byte-level
+ * vocabularies' llama.cpp .out tests cover GPT-2, Llama-3 and Qwen2 on real text; this file is
+ * mostly for the rules without such data (StarCoder), plus the loaders' names for them. */
+#include <stdint.h>
+
+#include "model/tokenizer/normalize.h"
+#include "model/tokenizer/tok_internal.h"
+#include "tests/tokenizer/tok_check.h"
+
+typedef struct split_case {
+    int rule;
+    const char *text;
+    const char *words[16]; /* NULL-terminated */
+} split_case;
+
+static const split_case cases[] = {
+    /* StarCoder: every number alone, never joined to the space before it */
+    {SHOAL__PRE_STARCODER, "int x = 12345;", {"int", " x", " =", " ", "1", "2", "3", "4", "5", ";", NULL}},
+    {SHOAL__PRE_STARCODER, "a   1", {"a", "   ", "1", NULL}},
+    {SHOAL__PRE_STARCODER, "  hello 3d", {" ", " hello", " ", "3", "d", NULL}},
+    {SHOAL__PRE_STARCODER, "x1y22", {"x", "1", "y", "2", "2", NULL}},
+    {SHOAL__PRE_STARCODER, "it's 2024's", {"it", "'s", " ", "2", "0", "2", "4", "'s", NULL}},
+    {SHOAL__PRE_STARCODER, "\t\n1\n", {"\t\n", "1", "\n", NULL}},
+    {SHOAL__PRE_STARCODER, "v\xC2\xB2 \xE2\x85\xA7", {"v", "\xC2\xB2", " ", "\xE2\x85\xA7", NULL}}, /* ² Ⅷ: \p{N} */
+    {SHOAL__PRE_STARCODER, "foo  bar!!", {"foo", " ", " bar", "!!", NULL}},
+    {SHOAL__PRE_STARCODER, "(3+4)*5", {"(", "3", "+", "4", ")*", "5", NULL}},
+    {SHOAL__PRE_STARCODER, " \xFF" "9", {" \xFF", "9", NULL}}, /* an invalid byte is "other" */
+    /* the same strings under GPT-2, for contrast */
+    {SHOAL__PRE_GPT2, "int x = 12345;", {"int", " x", " =", " 12345", ";", NULL}},
+    {SHOAL__PRE_GPT2, "a   1", {"a", "  ", " 1", NULL}},
+    {SHOAL__PRE_GPT2, "it's 2024's", {"it", "'s", " 2024", "'s", NULL}},
+    /* Llama-3 and Qwen2: digits in threes / one by one, a leading non-letter joins letters */
+    {SHOAL__PRE_LLAMA3, "x = 1234567", {"x", " =", " ", "123", "456", "7", NULL}},
+    {SHOAL__PRE_QWEN2, "x = 123", {"x", " =", " ", "1", "2", "3", NULL}},
+    {SHOAL__PRE_LLAMA3, "(hello) \n\n  world", {"(hello", ")", " \n\n", " ", " world", NULL}},
+};
+
+static void check_case(const split_case *c, shoal__pretok *pt) {
+    size_t len = strlen(c->text);
+    CHECK_EQ_INT(shoal__pretok_load(pt, (const unsigned char *)c->text, len, SHOAL__NORM_NONE, NULL), SHOAL_OK);
+    size_t w = 0;
+    int ok = 1;
+    for (size_t i = 0; i < pt->n_chars;) {
+        size_t j = shoal__pretok_next(pt, c->rule, i);
+        const char *word = c->text + pt->off[i];
+        size_t wl = pt->off[j] - pt->off[i];
+        if (!c->words[w] || strlen(c->words[w]) != wl || memcmp(c->words[w], word, wl)) ok = 0;
+        if (c->words[w]) w++;
+        i = j;
+    }
+    if (c->words[w]) ok = 0;
+    if (!ok) {
+        fprintf(stderr, "rule %d: \"%s\" splits as:", c->rule, c->text);
+        for (size_t i = 0; i < pt->n_chars;) {
+            size_t j = shoal__pretok_next(pt, c->rule, i);
+            fprintf(stderr, " [%.*s]", (int)(pt->off[j] - pt->off[i]), c->text + pt->off[i]);
+            i = j;
+        }
+        fprintf(stderr, "\n");
+        check_failures++;
+    }
+}
+
+/* The names that select the StarCoder rule, in GGUF / the GPT-2 file loader. */
+static void check_names(void) {
+    static const char *const starcoder[] = {"starcoder", "refact", "command-r", "smollm", "codeshell",
+                                            "exaone", "minerva-7b"};
+    int im = -1;
+    for (size_t i = 0; i < sizeof starcoder / sizeof starcoder[0]; i++)
+        CHECK_EQ_INT(shoal__tok_pre_by_name(starcoder[i], &im), SHOAL__PRE_STARCODER);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("stablelm2", &im), SHOAL__PRE_QWEN2);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("exaone4", &im), SHOAL__PRE_GPT2);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-coder", &im), -1);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("falcon", &im), -1);
+}
+
+/* End to end: the GPT-2 vocabulary with the StarCoder rule encodes every digit as its own
+ * token, and a tokenizer.json with Digits(individual_digits) + ByteLevel does the same. */
+static void check_encode(void) {
+    char a[1024], b[1024], err[512] = "";
+    shoal_tokenizer *t = NULL;
+    int rc = shoal_tokenizer_load_gpt2_files(testdata_path(a, sizeof a, "tokenizers/gpt2/encoder.json"),
+                                             testdata_path(b, sizeof b, "tokenizers/gpt2/vocab.bpe"), "starcoder", &t,
+                                             err, sizeof err);
+    CHECK_RC(rc, SHOAL_OK, err);
+    if (!t) return;
+    static const char *const want[] = {"int", " x", " =", " ", "1", "2", "3", "4", "5", ";"};
+    int32_t ids[32];
+    size_t n;
+    CHECK_RC(shoal_tokenizer_encode(t, "int x = 12345;", 14, 0, ids, 32, &n), SHOAL_OK, "");
+    CHECK_EQ_INT(n, 10);
+    for (size_t i = 0; i < n && i < 10; i++) {
+        char piece[32];
+        size_t pl;
+        CHECK_RC(shoal_tokenizer_token_piece(t, ids[i], 0, piece, sizeof piece, &pl), SHOAL_OK, "");
+        CHECK(pl == strlen(want[i]) && !memcmp(piece, want[i], pl));
+    }
+    shoal_tokenizer_free(t);
+}
+
+/* tokenizer.json: Digits(individual_digits) then ByteLevel(use_regex) is the StarCoder rule:
+ * with a merge "Ġ 1", GPT-2's rule keeps " 1" one word (one token), StarCoder's splits it. */
+static void check_json(void) {
+    char json[1024], err[256] = "";
+    static const char *const pres[] = {
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true}, "
+        "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}]}",
+        "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}",
+        /* refused: contiguous digits, Digits after ByteLevel, Digits with a Split */
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": false}, "
+        "{\"type\": \"ByteLevel\"}]}",
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Digits\", "
+        "\"individual_digits\": true}]}",
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true}, "
+        "{\"type\": \"ByteLevel\", \"use_regex\": false}]}",
+    };
+    for (size_t k = 0; k < sizeof pres / sizeof pres[0]; k++) {
+        int n = snprintf(json, sizeof json,
+                         "{\"pre_tokenizer\": %s, \"model\": {\"type\": \"BPE\", \"vocab\": {\"\xC4\xA0\": 0, "
+                         "\"1\": 1, \"\xC4\xA0" "1\": 2, \"x\": 3}, \"merges\": [\"\xC4\xA0 1\"]}}",
+                         pres[k]);
+        shoal_tokenizer *t = NULL;
+        int rc = shoal__tok_load_hf_json_mem(json, (size_t)n, "digits.json", &t, err, sizeof err);
+        if (k >= 2) {
+            CHECK_RC(rc, SHOAL_ERR_UNSUPPORTED, err);
+            CHECK_CONTAINS(err, "Digits");
+            shoal_tokenizer_free(t);
+            continue;
+        }
+        CHECK_RC(rc, SHOAL_OK, err);
+        if (!t) continue;
+        int32_t ids[8];
+        size_t m;
+        CHECK_RC(shoal_tokenizer_encode(t, "x 1", 3, 0, ids, 8, &m), SHOAL_OK, "");
+        if (k == 0) CHECK(m == 3 && ids[0] == 3 && ids[1] == 0 && ids[2] == 1);
+        else CHECK(m == 2 && ids[0] == 3 && ids[1] == 2);
+        shoal_tokenizer_free(t);
+    }
+}
+
+int main(void) {
+    shoal__pretok pt = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], &pt);
+    shoal__pretok_free(&pt);
+    check_names();
+    check_encode();
+    check_json();
+    return check_report("tok_pretok");
+}
