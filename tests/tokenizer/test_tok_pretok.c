@@ -4,11 +4,16 @@
  * whitespace character); for StarCoder, llama.cpp's two-step split: \p{N} first, then the GPT-2
  * regex over each piece in between, so a piece ends before every number. The byte-level
  * vocabularies' llama.cpp .out tests cover GPT-2, Llama-3 and Qwen2 on real text; this file is
- * mostly for the rules without such data (StarCoder), plus the loaders' names for them. */
+ * mostly for the rules without such data (StarCoder), plus the loaders' names for them. Then
+ * pretok_vectors.txt: random text in many scripts split by the Python `regex` module running
+ * the real regexes (gen_pretok_vectors.py), for all four rules.
+ *
+ *   test_tok_pretok [pretok_vectors.txt] */
 #include <stdint.h>
 
 #include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
+#include "model/tokenizer/unicode.h"
 #include "tests/tokenizer/tok_check.h"
 
 typedef struct split_case {
@@ -142,9 +147,75 @@ static void check_json(void) {
     }
 }
 
-int main(void) {
+/* Every line of pretok_vectors.txt: "rule;code points;word lengths". */
+static void check_vectors(const char *path, shoal__pretok *pt) {
+    size_t len;
+    char *text = slurp(path, &len);
+    CHECK(text != NULL);
+    if (!text) return;
+    size_t lines = 0, bad = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        char *f1 = strchr(line, ';'), *f2 = f1 ? strchr(f1 + 1, ';') : NULL;
+        if (!f2) {
+            bad++;
+            continue;
+        }
+        *f1 = *f2 = 0;
+        int rule = !strcmp(line, "gpt2") ? SHOAL__PRE_GPT2 : !strcmp(line, "llama3") ? SHOAL__PRE_LLAMA3
+                   : !strcmp(line, "qwen2") ? SHOAL__PRE_QWEN2 : !strcmp(line, "starcoder") ? SHOAL__PRE_STARCODER : -1;
+        char s[4096];
+        size_t sl = 0;
+        for (char *p = f1 + 1; *p && sl + 4 < sizeof s;) {
+            char *q;
+            unsigned long cp = strtoul(p, &q, 16);
+            if (q == p) break;
+            sl += shoal__utf8_encode((uint32_t)cp, s + sl);
+            p = q;
+        }
+        lines++;
+        if (rule < 0 || shoal__pretok_load(pt, (const unsigned char *)s, sl, SHOAL__NORM_NONE, NULL)) {
+            bad++;
+            continue;
+        }
+        int ok = 1;
+        char *p = f2 + 1;
+        size_t i = 0;
+        while (i < pt->n_chars) {
+            size_t j = shoal__pretok_next(pt, rule, i);
+            char *q;
+            unsigned long want = strtoul(p, &q, 10);
+            if (q == p || want != j - i) {
+                ok = 0;
+                break;
+            }
+            p = q;
+            i = j;
+        }
+        while (*p == ' ') p++;
+        if (!ok || *p) {
+            if (bad < 10) {
+                fprintf(stderr, "%s: rule %s: \"%.*s\" splits as:", path, line, (int)sl, s);
+                for (size_t k = 0; k < pt->n_chars;) {
+                    size_t j = shoal__pretok_next(pt, rule, k);
+                    fprintf(stderr, " [%.*s]", (int)(pt->off[j] - pt->off[k]), s + pt->off[k]);
+                    k = j;
+                }
+                fprintf(stderr, "; want %s\n", f2 + 1);
+            }
+            bad++;
+        }
+    }
+    fprintf(stderr, "%s: %zu lines, %zu differ\n", path, lines, bad);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(lines >= 1200);
+    free(text);
+}
+
+int main(int argc, char **argv) {
     shoal__pretok pt = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], &pt);
+    if (argc > 1) check_vectors(argv[1], &pt);
     shoal__pretok_free(&pt);
     check_names();
     check_encode();

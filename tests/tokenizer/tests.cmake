@@ -26,8 +26,10 @@ target_include_directories(test_tok_normalize PRIVATE ${CMAKE_SOURCE_DIR}/src ${
 shoal_add_test(NAME tok_normalize COMMAND $<TARGET_FILE:test_tok_normalize>
                ${TOK_TEST_DIR}/normalization_vectors.txt /usr/share/unicode TIMEOUT 120 LABELS tokenizer)
 
-# pre-tokenizer rules on representative strings (hand-worked expectations), names, StarCoder
-shoal_add_test(NAME tok_pretok SOURCES ${TOK_TEST_DIR}/test_tok_pretok.c TIMEOUT 60 LABELS tokenizer)
+# pre-tokenizer rules on representative strings (hand-worked expectations), names, StarCoder,
+# and random text split by the real regexes (pretok_vectors.txt, Python's `regex` module)
+shoal_add_test(NAME tok_pretok SOURCES ${TOK_TEST_DIR}/test_tok_pretok.c
+               COMMAND $<TARGET_FILE:tok_pretok> ${TOK_TEST_DIR}/pretok_vectors.txt TIMEOUT 60 LABELS tokenizer)
 target_include_directories(tok_pretok PRIVATE ${CMAKE_SOURCE_DIR})
 
 shoal_add_test(NAME tok_api SOURCES ${TOK_TEST_DIR}/test_tok_api.c TIMEOUT 60 LABELS tokenizer)
