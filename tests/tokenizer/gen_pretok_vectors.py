@@ -14,6 +14,11 @@ and so is any text between matches):
   qwen2      llama3 with \\p{N} instead of \\p{N}{1,3}
   starcoder  \\p{N} first, then the gpt2 regex over each piece between (llama.cpp's regex list;
              Hugging Face: Digits(individual_digits) then ByteLevel)
+  tekken     [^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|
+             [^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}|
+              ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+     (Mistral's tokenizer.json)
+  gpt4o      tekken with (?i:'s|'t|'re|'ve|'m|'ll|'d)? after both letter alternatives and
+             \\p{N}{1,3} (GPT-4o / Llama-4 tokenizer.json)
 Text is drawn from characters whose class (letter, number, White_Space, other) is the same in
 Unicode 14.0 (the tokenizer's tables, via unicodedata) and in the `regex` module's newer
 Unicode, so the two versions cannot disagree. Characters whose case folds onto ASCII
@@ -32,6 +37,12 @@ GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|
 LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
           r"\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2 = LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")
+TEKKEN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|"
+          r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}|"
+          r" ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+GPT4O = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+         r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 WHITE_SPACE = {0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000} | \
     set(range(0x2000, 0x200B))
@@ -58,6 +69,8 @@ RULES = {
     "llama3": lambda s: isolate(LLAMA3, [s]),
     "qwen2": lambda s: isolate(QWEN2, [s]),
     "starcoder": lambda s: isolate(GPT2, isolate(r"\p{N}", [s])),
+    "tekken": lambda s: isolate(TEKKEN, [s]),
+    "gpt4o": lambda s: isolate(GPT4O, [s]),
 }
 
 
@@ -65,13 +78,20 @@ def cls14(c):
     cat = unicodedata.category(c)
     if ord(c) in WHITE_SPACE:
         return "S"
-    return "L" if cat.startswith("L") else "N" if cat.startswith("N") else "O"
+    if cat.startswith("M"):
+        return "M"
+    return cat if cat.startswith("L") else "N" if cat.startswith("N") else "O"
 
 
 def cls_regex(c):
     if regex.match(r"\s", c):
         return "S"
-    return "L" if regex.match(r"\p{L}", c) else "N" if regex.match(r"\p{N}", c) else "O"
+    if regex.match(r"\p{M}", c):
+        return "M"
+    for cat in ("Lu", "Ll", "Lt", "Lm", "Lo"):
+        if regex.match(r"\p{%s}" % cat, c):
+            return cat
+    return "N" if regex.match(r"\p{N}", c) else "O"
 
 
 def main():
@@ -86,6 +106,7 @@ def main():
         "   \t\n\r\n\x0b\x0c",
         "\u00a0\u3000\u2009\u0085\u2028\u1680\u202f",
         "\u00e9\u00df\u00f1\u0416\u03b1\u05d0\u0627\u0915\u093f\u094d\u0e01\u1780\u17b6",
+        "\u00c9\u00c5\u0416\u03a3\u01c5\u1f88\u02b0\u3005ABCXYZ",  # Lu, Lt, Lm: case-aware rules
         "\u4e2d\u6587\u5b57\ud55c\uad6d\u3042\u30a2",
         "\u00b2\u00b3\u00bd\u2167\u0663\u0967\uff11\u2460",
         "\u0301\u0308\u0323\u20dd\u200d\ufe0f",
@@ -107,7 +128,8 @@ def main():
         % regex.__version__,
     ]
     words = ["the", " world", "'s", "'RE", "don't", "I'M", " 12345", "3.14", "x=1;", "\r\n", "  ", "\t\t",
-             "...", "!!", "ab12cd", " 2024", "(foo)", "\n\n\n", " \u4e2d\u6587", "caf\u00e9"]
+             "...", "!!", "ab12cd", " 2024", "(foo)", "\n\n\n", " \u4e2d\u6587", "caf\u00e9",
+             "HelloWorld", "ABCdef", "iPhone", "HTTPServer", " McDonald's", "e\u0301t\u00c9", "a/b/\n"]
     n = 0
     for rule in RULES:
         for _ in range(300):
@@ -124,7 +146,7 @@ def main():
             assert "".join(split) == s
             out.append("%s;%s;%s" % (rule, " ".join("%X" % ord(c) for c in s), " ".join(str(len(w)) for w in split)))
             n += 1
-    out.insert(2, "# %d lines, 300 per rule." % n)
+    out.insert(2, "# %d lines, 300 per rule (gpt2, llama3, qwen2, starcoder, tekken, gpt4o)." % n)
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -42,10 +42,22 @@ static const split_case cases[] = {
     {SHOAL__PRE_LLAMA3, "x = 1234567", {"x", " =", " ", "123", "456", "7", NULL}},
     {SHOAL__PRE_QWEN2, "x = 123", {"x", " =", " ", "1", "2", "3", NULL}},
     {SHOAL__PRE_LLAMA3, "(hello) \n\n  world", {"(hello", ")", " \n\n", " ", " world", NULL}},
+    /* Tekken / GPT-4o: a word is upper* lower+ or upper+ lower* (Lm, Lo and marks in both) */
+    {SHOAL__PRE_TEKKEN, "HelloWorld", {"Hello", "World", NULL}},
+    {SHOAL__PRE_TEKKEN, "ABCdef HTTPServer", {"ABCdef", " HTTPServer", NULL}},
+    {SHOAL__PRE_TEKKEN, "iPhone", {"i", "Phone", NULL}},
+    {SHOAL__PRE_TEKKEN, " McDonald's", {" Mc", "Donald", "'s", NULL}},
+    {SHOAL__PRE_GPT4O, " McDonald's", {" Mc", "Donald's", NULL}},
+    {SHOAL__PRE_TEKKEN, "x = 123", {"x", " =", " ", "1", "2", "3", NULL}},
+    {SHOAL__PRE_GPT4O, "x = 1234", {"x", " =", " ", "123", "4", NULL}},
+    {SHOAL__PRE_TEKKEN, "a/b/\n", {"a", "/b", "/\n", NULL}},
+    {SHOAL__PRE_TEKKEN, "e\xCC\x81t\xC3\x89", {"e\xCC\x81t", "\xC3\x89", NULL}},      /* a mark joins, É starts anew */
+    {SHOAL__PRE_TEKKEN, "\xC7\x85ungla \xE4\xB8\xAD\xE6\x96\x87", {"\xC7\x85ungla", " \xE4\xB8\xAD\xE6\x96\x87", NULL}}, /* Lt, Lo */
 };
 
 static void check_case(const split_case *c, shoal__pretok *pt) {
     size_t len = strlen(c->text);
+    pt->want_case = SHOAL__PRE_NEEDS_CASE(c->rule);
     CHECK_EQ_INT(shoal__pretok_load(pt, (const unsigned char *)c->text, len, SHOAL__NORM_NONE, NULL), SHOAL_OK);
     size_t w = 0;
     int ok = 1;
@@ -79,6 +91,10 @@ static void check_names(void) {
         CHECK_EQ_INT(shoal__tok_pre_by_name(starcoder[i], &im), SHOAL__PRE_STARCODER);
     CHECK_EQ_INT(shoal__tok_pre_by_name("stablelm2", &im), SHOAL__PRE_QWEN2);
     CHECK_EQ_INT(shoal__tok_pre_by_name("exaone4", &im), SHOAL__PRE_GPT2);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("tekken", &im), SHOAL__PRE_TEKKEN);
+    CHECK_EQ_INT(im, 1); /* llama.cpp: tekken ignores merges */
+    CHECK_EQ_INT(shoal__tok_pre_by_name("gpt-4o", &im), SHOAL__PRE_GPT4O);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("llama4", &im), SHOAL__PRE_GPT4O);
     CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-coder", &im), -1);
     CHECK_EQ_INT(shoal__tok_pre_by_name("falcon", &im), -1);
 }
@@ -163,7 +179,8 @@ static void check_vectors(const char *path, shoal__pretok *pt) {
         }
         *f1 = *f2 = 0;
         int rule = !strcmp(line, "gpt2") ? SHOAL__PRE_GPT2 : !strcmp(line, "llama3") ? SHOAL__PRE_LLAMA3
-                   : !strcmp(line, "qwen2") ? SHOAL__PRE_QWEN2 : !strcmp(line, "starcoder") ? SHOAL__PRE_STARCODER : -1;
+                   : !strcmp(line, "qwen2") ? SHOAL__PRE_QWEN2 : !strcmp(line, "starcoder") ? SHOAL__PRE_STARCODER
+                   : !strcmp(line, "tekken") ? SHOAL__PRE_TEKKEN : !strcmp(line, "gpt4o") ? SHOAL__PRE_GPT4O : -1;
         char s[4096];
         size_t sl = 0;
         for (char *p = f1 + 1; *p && sl + 4 < sizeof s;) {
@@ -174,6 +191,7 @@ static void check_vectors(const char *path, shoal__pretok *pt) {
             p = q;
         }
         lines++;
+        pt->want_case = rule >= 0 && SHOAL__PRE_NEEDS_CASE(rule);
         if (rule < 0 || shoal__pretok_load(pt, (const unsigned char *)s, sl, SHOAL__NORM_NONE, NULL)) {
             bad++;
             continue;
@@ -208,8 +226,32 @@ static void check_vectors(const char *path, shoal__pretok *pt) {
     }
     fprintf(stderr, "%s: %zu lines, %zu differ\n", path, lines, bad);
     CHECK_EQ_INT(bad, 0);
-    CHECK(lines >= 1200);
+    CHECK(lines >= 1800);
     free(text);
+}
+
+/* tokenizer.json Split with Mistral's Tekken regex (then ByteLevel without regex) selects the
+ * Tekken rule: "HelloWorld" is two words, so no merge can join "o" and "W". */
+static void check_json_tekken(void) {
+    static const char rx[] =
+        "[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?[\\\\p{Lu}\\\\p{Lt}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]*[\\\\p{Ll}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]+|"
+        "[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?[\\\\p{Lu}\\\\p{Lt}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]+[\\\\p{Ll}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]*|\\\\p{N}| "
+        "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n/]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+";
+    char json[2048], err[256] = "";
+    int n = snprintf(json, sizeof json,
+                     "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": "
+                     "{\"Regex\": \"%s\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", "
+                     "\"use_regex\": false}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"H\": 0, \"e\": 1, \"l\": 2, "
+                     "\"o\": 3, \"W\": 4, \"r\": 5, \"d\": 6, \"oW\": 7}, \"merges\": [\"o W\"]}}",
+                     rx);
+    shoal_tokenizer *t = NULL;
+    CHECK_RC(shoal__tok_load_hf_json_mem(json, (size_t)n, "tekken.json", &t, err, sizeof err), SHOAL_OK, err);
+    if (!t) return;
+    int32_t ids[16];
+    size_t m;
+    CHECK_RC(shoal_tokenizer_encode(t, "HelloWorld", 10, 0, ids, 16, &m), SHOAL_OK, "");
+    CHECK(m == 10 && ids[4] == 3 && ids[5] == 4); /* "o" and "W" stay apart */
+    shoal_tokenizer_free(t);
 }
 
 int main(int argc, char **argv) {
@@ -220,5 +262,6 @@ int main(int argc, char **argv) {
     check_names();
     check_encode();
     check_json();
+    check_json_tekken();
     return check_report("tok_pretok");
 }

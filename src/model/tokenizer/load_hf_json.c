@@ -1,6 +1,6 @@
 /* Hugging Face tokenizer.json with a BPE model. What is recognised:
  *  - byte-level: pre_tokenizer ByteLevel (use_regex: the GPT-2 rule), or a Sequence of a Split
- *    whose regex is exactly the GPT-2, Llama-3 or Qwen2 pattern (behavior Isolated) and a
+ *    whose regex is exactly the GPT-2, Llama-3, Qwen2, Tekken or GPT-4o pattern (behavior Isolated) and a
  *    ByteLevel without regex, or a Sequence of Digits(individual_digits) and ByteLevel(use_regex)
  *    (StarCoder); model.ignore_merges; ByteLevel.add_prefix_space.
  *  - SentencePiece-style: normalizer Replace " " -> "▁" (with Prepend "▁" for the dummy
@@ -31,6 +31,15 @@ static const char pat_gpt2[] =
 static const char pat_llama3[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pat_tekken[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pat_gpt4o[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char pat_qwen2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -105,10 +114,12 @@ static int pre_tokenizer(hf *h, const shoal__jv *p, int depth) {
         if (!strcmp(pat, pat_gpt2)) h->rule = SHOAL__PRE_GPT2;
         else if (!strcmp(pat, pat_llama3)) h->rule = SHOAL__PRE_LLAMA3;
         else if (!strcmp(pat, pat_qwen2)) h->rule = SHOAL__PRE_QWEN2;
+        else if (!strcmp(pat, pat_tekken)) h->rule = SHOAL__PRE_TEKKEN;
+        else if (!strcmp(pat, pat_gpt4o)) h->rule = SHOAL__PRE_GPT4O;
         else
             return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
                                    "%s: pre_tokenizer Split: regex \"%.80s\" is not one of the GPT-2, "
-                                   "Llama-3 or Qwen2 rules", h->path, pat);
+                                   "Llama-3, Qwen2, Tekken or GPT-4o rules", h->path, pat);
         return SHOAL_OK;
     }
     if (shoal__json_str_eq(type, "Metaspace")) {

@@ -20,7 +20,9 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
         if (cls) pt->cls = cls;
         uint32_t *off = realloc(pt->off, cap * sizeof *off);
         if (off) pt->off = off;
-        if (!cp || !cls || !off) return SHOAL_ERR_NOMEM;
+        uint8_t *kase = realloc(pt->kase, cap);
+        if (kase) pt->kase = kase;
+        if (!cp || !cls || !off || !kase) return SHOAL_ERR_NOMEM;
         pt->cap = cap;
     }
     /* the normalizer's quick check rides along (normalize.h): one table load per code point
@@ -44,6 +46,8 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
         }
         pt->cp[k] = c;
         pt->cls[k] = (uint8_t)shoal__unicode_class(c);
+        if (pt->want_case)
+            pt->kase[k] = (uint8_t)(pt->cls[k] == SHOAL__UC_LETTER || pt->cls[k] == SHOAL__UC_OTHER ? shoal__unicode_case(c) : 0);
         pt->off[k] = (uint32_t)i;
         k++;
         i += l;
@@ -58,6 +62,8 @@ void shoal__pretok_free(shoal__pretok *pt) {
     free(pt->cp);
     free(pt->cls);
     free(pt->off);
+    free(pt->kase);
+    pt->kase = NULL;
     pt->cp = NULL;
     pt->cls = NULL;
     pt->off = NULL;
@@ -104,6 +110,15 @@ static size_t next_gpt2(const shoal__pretok *pt, size_t i) {
     return space_run(pt, i);
 }
 
+/* \s*[\r\n]+|\s+(?!\S)|\s+ at whitespace i: the greedy \s* backs off to the last CR/LF of the
+ * whitespace run, so the word ends just after it; without one, as space_run. */
+static size_t space_tail(const shoal__pretok *pt, size_t i) {
+    size_t end = run_of(pt, i, SHOAL__UC_SPACE);
+    for (size_t p = end; p > i; p--)
+        if (pt->cp[p - 1] == '\r' || pt->cp[p - 1] == '\n') return p;
+    return space_run(pt, i);
+}
+
 /* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}|
  *  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
 static size_t next_llama3(const shoal__pretok *pt, size_t i, size_t max_digits) {
@@ -130,12 +145,7 @@ static size_t next_llama3(const shoal__pretok *pt, size_t i, size_t max_digits) 
         while (j < n && (pt->cp[j] == '\r' || pt->cp[j] == '\n')) j++;
         return j;
     }
-    /* here c0 is whitespace. \s*[\r\n]+ : the greedy \s* backs off to the last CR/LF of the
-     * whitespace run, so the word ends just after it */
-    size_t end = run_of(pt, i, SHOAL__UC_SPACE);
-    for (size_t p = end; p > i; p--)
-        if (pt->cp[p - 1] == '\r' || pt->cp[p - 1] == '\n') return p;
-    return space_run(pt, i);
+    return space_tail(pt, i);
 }
 
 /* \p{N} | the GPT-2 rule over the text between numbers. A piece ends before each number, so
@@ -154,12 +164,70 @@ static size_t next_starcoder(const shoal__pretok *pt, size_t i) {
     return k - 1;
 }
 
+/* [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+ from s, as a backtracking engine runs
+ * it: the first set greedily to r, then the second from r if a lower-case letter is there;
+ * else the first set gives back characters until one of both sets (Lm, Lo, a mark) can start
+ * the second, which then ends just after it. Returns the end, or 0 when it does not match. */
+static size_t upper_lower(const shoal__pretok *pt, size_t s) {
+    size_t n = pt->n_chars, r = s;
+    while (r < n && (pt->kase[r] & SHOAL__UCASE_UPPER)) r++;
+    if (r < n && pt->kase[r] == SHOAL__UCASE_LOWER) {
+        while (r < n && (pt->kase[r] & SHOAL__UCASE_LOWER)) r++;
+        return r;
+    }
+    for (size_t b = r; b > s; b--)
+        if (pt->kase[b - 1] == SHOAL__UCASE_BOTH) return b;
+    return 0;
+}
+
+/* [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]* from s; 0 when it does not match. */
+static size_t upper_then_lower(const shoal__pretok *pt, size_t s) {
+    size_t n = pt->n_chars, r = s;
+    while (r < n && (pt->kase[r] & SHOAL__UCASE_UPPER)) r++;
+    if (r == s) return 0;
+    while (r < n && (pt->kase[r] & SHOAL__UCASE_LOWER)) r++;
+    return r;
+}
+
+/* The Tekken rule; with gpt4o, GPT-4o's: an optional contraction after each letter
+ * alternative and numbers in threes. The optional prefix [^\r\n\p{L}\p{N}] is tried first
+ * (greedy ?), then without it, for each letter alternative in order. */
+static size_t next_o200k(const shoal__pretok *pt, size_t i, int gpt4o) {
+    size_t n = pt->n_chars, e = 0;
+    uint32_t c0 = pt->cp[i];
+    int k0 = pt->cls[i];
+    int prefix = k0 != SHOAL__UC_LETTER && k0 != SHOAL__UC_NUMBER && c0 != '\r' && c0 != '\n' && i + 1 < n;
+    if (prefix) e = upper_lower(pt, i + 1);
+    if (!e) e = upper_lower(pt, i);
+    if (!e && prefix) e = upper_then_lower(pt, i + 1);
+    if (!e) e = upper_then_lower(pt, i);
+    if (e) {
+        if (gpt4o && e < n) e += contraction(pt, e, 1);
+        return e;
+    }
+    if (k0 == SHOAL__UC_NUMBER) { /* \p{N} or \p{N}{1,3} */
+        size_t j = i, max = gpt4o ? 3 : 1;
+        while (j < n && j - i < max && pt->cls[j] == SHOAL__UC_NUMBER) j++;
+        return j;
+    }
+    /*  ?[^\s\p{L}\p{N}]+[\r\n/]* */
+    size_t j = i + (c0 == ' ' && i + 1 < n);
+    if (pt->cls[j] == SHOAL__UC_OTHER) {
+        j = run_of(pt, j, SHOAL__UC_OTHER);
+        while (j < n && (pt->cp[j] == '\r' || pt->cp[j] == '\n' || pt->cp[j] == '/')) j++;
+        return j;
+    }
+    return space_tail(pt, i);
+}
+
 size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
     switch (rule) {
     case SHOAL__PRE_GPT2: return next_gpt2(pt, i);
     case SHOAL__PRE_LLAMA3: return next_llama3(pt, i, 3);
     case SHOAL__PRE_QWEN2: return next_llama3(pt, i, 1);
     case SHOAL__PRE_STARCODER: return next_starcoder(pt, i);
+    case SHOAL__PRE_TEKKEN: return next_o200k(pt, i, 0);
+    case SHOAL__PRE_GPT4O: return next_o200k(pt, i, 1);
     default: return pt->n_chars;
     }
 }

@@ -32,7 +32,16 @@ enum {
     /* StarCoder (llama.cpp: \p{N}, then the GPT-2 regex over the pieces between; HF: Digits
      * with individual_digits, then ByteLevel): GPT-2 with every \p{N} a word of its own */
     SHOAL__PRE_STARCODER = 4,
+    /* Tekken (Mistral Nemo): [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|
+     * [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}|
+     *  ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+    SHOAL__PRE_TEKKEN = 5,
+    /* GPT-4o / o200k (Llama-4): Tekken with (?i:'s|'t|'re|'ve|'m|'ll|'d)? after both letter
+     * alternatives and \p{N}{1,3} */
+    SHOAL__PRE_GPT4O = 6,
 };
+/* The Tekken and GPT-4o rules need the case of letters (shoal__pretok.kase). */
+#define SHOAL__PRE_NEEDS_CASE(rule) ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O)
 
 /* Per-token attribute bits beyond the type (from tokenizer.json added_tokens). */
 enum { SHOAL__ATTR_LSTRIP = 1, SHOAL__ATTR_RSTRIP = 2 };
@@ -127,6 +136,8 @@ typedef struct shoal__pretok {
     uint32_t *cp;   /* [n_chars] code points */
     uint8_t *cls;   /* [n_chars] SHOAL__UC_* */
     uint32_t *off;  /* [n_chars + 1] byte offsets */
+    uint8_t *kase;  /* [n_chars] SHOAL__UCASE_* (unicode.h), filled only when want_case */
+    int want_case;  /* set by the caller before loading, for SHOAL__PRE_NEEDS_CASE rules */
     size_t n_chars, cap;
 } shoal__pretok;
 /* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. With norm

@@ -81,6 +81,9 @@ static const struct {
     {"command-r", SHOAL__PRE_STARCODER, 0}, {"smollm", SHOAL__PRE_STARCODER, 0},
     {"codeshell", SHOAL__PRE_STARCODER, 0}, {"exaone", SHOAL__PRE_STARCODER, 0},
     {"minerva-7b", SHOAL__PRE_STARCODER, 0},
+    /* case-aware letter runs (Hugging Face's regexes; see pretok.c) */
+    {"tekken", SHOAL__PRE_TEKKEN, 1},   {"gpt-4o", SHOAL__PRE_GPT4O, 0},
+    {"llama4", SHOAL__PRE_GPT4O, 0},
 };
 
 int shoal__tok_pre_by_name(const char *name, int *ignore_merges) {
