@@ -19,6 +19,9 @@ and so is any text between matches):
               ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+     (Mistral's tokenizer.json)
   gpt4o      tekken with (?i:'s|'t|'re|'ve|'m|'ll|'d)? after both letter alternatives and
              \\p{N}{1,3} (GPT-4o / Llama-4 tokenizer.json)
+  deepseek3  \\p{N}{1,3}, then [\\u4e00-\\u9fa5\\u3040-\\u309f\\u30a0-\\u30ff]+, then
+             [!"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|
+              ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+   (DeepSeek-V3's Splits, llama.cpp's list)
 Text is drawn from characters whose class (letter, number, White_Space, other) is the same in
 Unicode 14.0 (the tokenizer's tables, via unicodedata) and in the `regex` module's newer
 Unicode, so the two versions cannot disagree. Characters whose case folds onto ASCII
@@ -64,6 +67,10 @@ def isolate(pattern, pieces):
     return out
 
 
+DS3_MAIN = (r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|"
+            r" ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+DS3_CJK = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"
+
 RULES = {
     "gpt2": lambda s: isolate(GPT2, [s]),
     "llama3": lambda s: isolate(LLAMA3, [s]),
@@ -71,6 +78,7 @@ RULES = {
     "starcoder": lambda s: isolate(GPT2, isolate(r"\p{N}", [s])),
     "tekken": lambda s: isolate(TEKKEN, [s]),
     "gpt4o": lambda s: isolate(GPT4O, [s]),
+    "deepseek3": lambda s: isolate(DS3_MAIN, isolate(DS3_CJK, isolate(r"\p{N}{1,3}", [s]))),
 }
 
 
@@ -80,6 +88,8 @@ def cls14(c):
         return "S"
     if cat.startswith("M"):
         return "M"
+    if cat[0] in "PS":
+        return "PS"
     return cat if cat.startswith("L") else "N" if cat.startswith("N") else "O"
 
 
@@ -88,6 +98,8 @@ def cls_regex(c):
         return "S"
     if regex.match(r"\p{M}", c):
         return "M"
+    if regex.match(r"[\p{P}\p{S}]", c):
+        return "PS"
     for cat in ("Lu", "Ll", "Lt", "Lm", "Lo"):
         if regex.match(r"\p{%s}" % cat, c):
             return cat
@@ -112,6 +124,9 @@ def main():
         "\u0301\u0308\u0323\u20dd\u200d\ufe0f",
         "\U0001F600\U0001F680\u2705\u00a9\u20ac\u2581",
         "\U00010400\U0001d400\U0001f1e6",
+        "\u200d\u200b\x01\x7f\u00ad\u2060",  # Cf, Cc: matched by no DeepSeek-V3 alternative
+        "\u3001\u300c\uff01\u00bf\u2014\u00a7\u00b0\u2190\u221e\u0e3f",  # P, S beyond ASCII
+        "\u65e5\u672c\u3072\u3089\u30ab\u30ca\u30fc\u4e00\u9fa5\u9fa6",  # CJK and kana edges
     ]
     chars = []
     for pool in pools:
@@ -129,7 +144,8 @@ def main():
     ]
     words = ["the", " world", "'s", "'RE", "don't", "I'M", " 12345", "3.14", "x=1;", "\r\n", "  ", "\t\t",
              "...", "!!", "ab12cd", " 2024", "(foo)", "\n\n\n", " \u4e2d\u6587", "caf\u00e9",
-             "HelloWorld", "ABCdef", "iPhone", "HTTPServer", " McDonald's", "e\u0301t\u00c9", "a/b/\n"]
+             "HelloWorld", "ABCdef", "iPhone", "HTTPServer", " McDonald's", "e\u0301t\u00c9", "a/b/\n",
+             "-foo", ".NET", " \u65e5\u672c\u8a9e", "\u200d\u200d", "x\u200dy"]
     n = 0
     for rule in RULES:
         for _ in range(300):
@@ -146,7 +162,7 @@ def main():
             assert "".join(split) == s
             out.append("%s;%s;%s" % (rule, " ".join("%X" % ord(c) for c in s), " ".join(str(len(w)) for w in split)))
             n += 1
-    out.insert(2, "# %d lines, 300 per rule (gpt2, llama3, qwen2, starcoder, tekken, gpt4o)." % n)
+    out.insert(2, "# %d lines, 300 per rule (%s)." % (n, ", ".join(RULES)))
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -46,8 +46,12 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
         }
         pt->cp[k] = c;
         pt->cls[k] = (uint8_t)shoal__unicode_class(c);
-        if (pt->want_case)
-            pt->kase[k] = (uint8_t)(pt->cls[k] == SHOAL__UC_LETTER || pt->cls[k] == SHOAL__UC_OTHER ? shoal__unicode_case(c) : 0);
+        if (pt->want_case) {
+            int kk = pt->cls[k] == SHOAL__UC_LETTER || pt->cls[k] == SHOAL__UC_OTHER ? shoal__unicode_case(c) : 0;
+            if (pt->cls[k] == SHOAL__UC_OTHER && shoal__unicode_is_ps(c)) kk |= SHOAL__PRETOK_PS;
+            if ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x30FF)) kk |= SHOAL__PRETOK_CJK;
+            pt->kase[k] = (uint8_t)kk;
+        }
         pt->off[k] = (uint32_t)i;
         k++;
         i += l;
@@ -171,12 +175,12 @@ static size_t next_starcoder(const shoal__pretok *pt, size_t i) {
 static size_t upper_lower(const shoal__pretok *pt, size_t s) {
     size_t n = pt->n_chars, r = s;
     while (r < n && (pt->kase[r] & SHOAL__UCASE_UPPER)) r++;
-    if (r < n && pt->kase[r] == SHOAL__UCASE_LOWER) {
+    if (r < n && (pt->kase[r] & 3) == SHOAL__UCASE_LOWER) {
         while (r < n && (pt->kase[r] & SHOAL__UCASE_LOWER)) r++;
         return r;
     }
     for (size_t b = r; b > s; b--)
-        if (pt->kase[b - 1] == SHOAL__UCASE_BOTH) return b;
+        if ((pt->kase[b - 1] & 3) == SHOAL__UCASE_BOTH) return b;
     return 0;
 }
 
@@ -220,6 +224,70 @@ static size_t next_o200k(const shoal__pretok *pt, size_t i, int gpt4o) {
     return space_tail(pt, i);
 }
 
+/* DeepSeek-V3: a piece of the third regex ends before a number or a CJK/kana character (the
+ * first two regexes took those out). */
+static int ds_piece_end(const shoal__pretok *pt, size_t j) {
+    return j >= pt->n_chars || pt->cls[j] == SHOAL__UC_NUMBER || (pt->kase[j] & SHOAL__PRETOK_CJK);
+}
+
+static int ds_letter_mark(const shoal__pretok *pt, size_t j) { /* [\p{L}\p{M}] */
+    return pt->cls[j] == SHOAL__UC_LETTER || (pt->cls[j] == SHOAL__UC_OTHER && (pt->kase[j] & 3) == SHOAL__UCASE_BOTH);
+}
+
+static int ascii_letter(uint32_t c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+
+/* The third regex at i, inside its piece: the end of the match, or 0 when no alternative
+ * matches at i. */
+static size_t ds_match(const shoal__pretok *pt, size_t i) {
+    uint32_t c0 = pt->cp[i];
+    size_t j;
+    /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+ : ASCII punctuation, then ASCII letters */
+    if (c0 > 0x20 && c0 < 0x7F && shoal__unicode_is_ps(c0) && !ds_piece_end(pt, i + 1) &&
+        ascii_letter(pt->cp[i + 1])) {
+        for (j = i + 1; !ds_piece_end(pt, j) && ascii_letter(pt->cp[j]); j++) {}
+        return j;
+    }
+    /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ */
+    int prefix = pt->cls[i] != SHOAL__UC_LETTER && !(pt->kase[i] & SHOAL__PRETOK_PS) && c0 != '\r' && c0 != '\n';
+    j = prefix && !ds_piece_end(pt, i + 1) && ds_letter_mark(pt, i + 1) ? i + 1 : i;
+    if (ds_letter_mark(pt, j)) {
+        while (!ds_piece_end(pt, j) && ds_letter_mark(pt, j)) j++;
+        return j;
+    }
+    /*  ?[\p{P}\p{S}]+[\r\n]* */
+    j = i + (c0 == ' ' && !ds_piece_end(pt, i + 1));
+    if (pt->kase[j] & SHOAL__PRETOK_PS) {
+        while (!ds_piece_end(pt, j) && (pt->kase[j] & SHOAL__PRETOK_PS)) j++;
+        while (j < pt->n_chars && (pt->cp[j] == '\r' || pt->cp[j] == '\n')) j++;
+        return j;
+    }
+    if (pt->cls[i] != SHOAL__UC_SPACE) return 0;
+    /* \s*[\r\n]+|\s+(?!\S)|\s+ ; whitespace is never a piece end, but what follows may be */
+    size_t end = run_of(pt, i, SHOAL__UC_SPACE);
+    for (size_t p = end; p > i; p--)
+        if (pt->cp[p - 1] == '\r' || pt->cp[p - 1] == '\n') return p;
+    if (ds_piece_end(pt, end) || end - i < 2) return end;
+    return end - 1;
+}
+
+static size_t next_deepseek3(const shoal__pretok *pt, size_t i) {
+    size_t n = pt->n_chars, j = i;
+    if (pt->cls[i] == SHOAL__UC_NUMBER) { /* \p{N}{1,3} */
+        while (j < n && j - i < 3 && pt->cls[j] == SHOAL__UC_NUMBER) j++;
+        return j;
+    }
+    if (pt->kase[i] & SHOAL__PRETOK_CJK) {
+        while (j < n && (pt->kase[j] & SHOAL__PRETOK_CJK)) j++;
+        return j;
+    }
+    size_t e = ds_match(pt, i);
+    if (e) return e;
+    /* text where nothing matches (a lone control or format character) is a word up to the next
+     * match or the end of the piece */
+    for (j = i + 1; !ds_piece_end(pt, j) && !ds_match(pt, j); j++) {}
+    return j;
+}
+
 size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
     switch (rule) {
     case SHOAL__PRE_GPT2: return next_gpt2(pt, i);
@@ -228,6 +296,7 @@ size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
     case SHOAL__PRE_STARCODER: return next_starcoder(pt, i);
     case SHOAL__PRE_TEKKEN: return next_o200k(pt, i, 0);
     case SHOAL__PRE_GPT4O: return next_o200k(pt, i, 1);
+    case SHOAL__PRE_DEEPSEEK3: return next_deepseek3(pt, i);
     default: return pt->n_chars;
     }
 }

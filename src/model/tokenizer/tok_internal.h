@@ -39,9 +39,14 @@ enum {
     /* GPT-4o / o200k (Llama-4): Tekken with (?i:'s|'t|'re|'ve|'m|'ll|'d)? after both letter
      * alternatives and \p{N}{1,3} */
     SHOAL__PRE_GPT4O = 6,
+    /* DeepSeek-V3 / R1: \p{N}{1,3}, then [一-龥぀-ゟ゠-ヿ]+, then over the pieces between
+     * [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
+     *  ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+  (text no alternative matches is a word too) */
+    SHOAL__PRE_DEEPSEEK3 = 7,
 };
-/* The Tekken and GPT-4o rules need the case of letters (shoal__pretok.kase). */
-#define SHOAL__PRE_NEEDS_CASE(rule) ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O)
+/* Rules that need more than the four classes: letter case, marks, \p{P}\p{S} (shoal__pretok.kase). */
+#define SHOAL__PRE_NEEDS_CASE(rule) \
+    ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O || (rule) == SHOAL__PRE_DEEPSEEK3)
 
 /* Per-token attribute bits beyond the type (from tokenizer.json added_tokens). */
 enum { SHOAL__ATTR_LSTRIP = 1, SHOAL__ATTR_RSTRIP = 2 };
@@ -136,10 +141,15 @@ typedef struct shoal__pretok {
     uint32_t *cp;   /* [n_chars] code points */
     uint8_t *cls;   /* [n_chars] SHOAL__UC_* */
     uint32_t *off;  /* [n_chars + 1] byte offsets */
-    uint8_t *kase;  /* [n_chars] SHOAL__UCASE_* (unicode.h), filled only when want_case */
+    uint8_t *kase;  /* [n_chars] SHOAL__UCASE_* (unicode.h) | SHOAL__PRETOK_PS | SHOAL__PRETOK_CJK,
+                       filled only when want_case */
     int want_case;  /* set by the caller before loading, for SHOAL__PRE_NEEDS_CASE rules */
     size_t n_chars, cap;
 } shoal__pretok;
+enum {
+    SHOAL__PRETOK_PS = 4,  /* in [\p{P}\p{S}] */
+    SHOAL__PRETOK_CJK = 8, /* in DeepSeek-V3's [一-龥぀-ゟ゠-ヿ]: U+4E00..U+9FA5, U+3040..U+30FF */
+};
 /* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. With norm
  * (SHOAL__NORM_*, not NONE) it runs that form's quick check on the way and sets *unnormalized
  * to 1 when the text may change under it (pt is then incomplete: normalize and load again),

@@ -45,6 +45,12 @@ int shoal__unicode_case(uint32_t cp) {
     return SHOAL__UCASE_BOTH; /* Lm, Lo */
 }
 
+int shoal__unicode_is_ps(uint32_t cp) {
+    if (cp < 0x80) return cp > 0x20 && cp < 0x7F && !((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') && !(cp >= '0' && cp <= '9');
+    if (cp == SHOAL__UNICODE_INVALID) return 0;
+    return in_ranges(shoal__unicode_punct_symbol, shoal__unicode_punct_symbol_count, cp);
+}
+
 size_t shoal__utf8_lead_len(unsigned char c) {
     if (c < 0x80) return 1;
     if (c < 0xC2) return 0; /* continuation, or the lead of an overlong 2-byte form */
