@@ -201,6 +201,9 @@ def main():
         b"\x00\xff\xfe\x80 invalid \xc3 utf8 \xe2\x82 \xf0\x9f\x98",
         "\x00\u2581space\u2581symbol \u00a0nbsp \u3000ideo".encode(),
         b"\x00" + b"a" * 400,
+        # for the case-aware and DeepSeek-V3 rules: camel case, title case, CJK and kana, ZWJ, digits
+        "\x00HelloWorld iPhone HTTPServer McDonald's x=1234567 \u65e5\u672c\u8a9e\u306e a\u200d\u200db "
+        ",\u4e16\u754c! \t\n 3.14 \u01c5ungla e\u0301t\u00c9 a/b/\n".encode(),
     ]
     for i, t in enumerate(texts):
         put("fuzz_tok_encode", "text%02d" % i, t)
