@@ -1,8 +1,12 @@
-/* Pre-tokenizer split rules, hand-written equivalents of the GPT-2, Llama-3, Qwen2 and StarCoder regexes
- * (as Hugging Face tokenizers runs them with Oniguruma: leftmost alternative wins, greedy
- * quantifiers backtrack). Every position matches some alternative, so the words tile the text.
- * Each matcher works on decoded code points and their class (letter, number, space, other);
- * bytes that are not valid UTF-8 are single "other" code points. Work is linear in the text. */
+/* Pre-tokenizer split rules, hand-written equivalents of the GPT-2, Llama-3, Qwen2, StarCoder,
+ * Tekken, GPT-4o and DeepSeek-V3 regexes (as Hugging Face tokenizers runs them with Oniguruma:
+ * leftmost alternative wins, greedy quantifiers backtrack; a rule of several regexes applies
+ * each to the pieces the previous one left, every match and every gap between matches being a
+ * piece). The words tile the text. Each matcher works on decoded code points and their class
+ * (letter, number, space, other), plus case, marks and punctuation/symbols for the rules that
+ * need them (pt->kase); bytes that are not valid UTF-8 are single "other" code points. Work is
+ * linear in the text. tests/tokenizer/pretok_vectors.txt checks every rule against a real
+ * regex engine. */
 #include <stdlib.h>
 
 #include "common/common.h"
