@@ -22,6 +22,8 @@ and so is any text between matches):
   deepseek3  \\p{N}{1,3}, then [\\u4e00-\\u9fa5\\u3040-\\u309f\\u30a0-\\u30ff]+, then
              [!"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|
               ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+   (DeepSeek-V3's Splits, llama.cpp's list)
+  deepseek-coder  [\\r\\n], then \\s?\\p{L}+, then \\s?\\p{P}+, then [\\u4e00-\\u9fa5\\u0800-\\u4e00\\uac00-\\ud7ff]+,
+             then \\p{N}, each over the pieces the previous ones left (llama.cpp's list)
 Text is drawn from characters whose class (letter, number, White_Space, other) is the same in
 Unicode 14.0 (the tokenizer's tables, via unicodedata) and in the `regex` module's newer
 Unicode, so the two versions cannot disagree. Characters whose case folds onto ASCII
@@ -79,6 +81,8 @@ RULES = {
     "tekken": lambda s: isolate(TEKKEN, [s]),
     "gpt4o": lambda s: isolate(GPT4O, [s]),
     "deepseek3": lambda s: isolate(DS3_MAIN, isolate(DS3_CJK, isolate(r"\p{N}{1,3}", [s]))),
+    "deepseek-coder": lambda s: isolate(r"\p{N}", isolate("[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+", isolate(
+        r"\s?\p{P}+", isolate(r"\s?\p{L}+", isolate(r"[\r\n]", [s]))))),
 }
 
 
@@ -89,7 +93,7 @@ def cls14(c):
     if cat.startswith("M"):
         return "M"
     if cat[0] in "PS":
-        return "PS"
+        return cat[0]
     return cat if cat.startswith("L") else "N" if cat.startswith("N") else "O"
 
 
@@ -98,8 +102,10 @@ def cls_regex(c):
         return "S"
     if regex.match(r"\p{M}", c):
         return "M"
-    if regex.match(r"[\p{P}\p{S}]", c):
-        return "PS"
+    if regex.match(r"\p{P}", c):
+        return "P"
+    if regex.match(r"\p{S}", c):
+        return "S"
     for cat in ("Lu", "Ll", "Lt", "Lm", "Lo"):
         if regex.match(r"\p{%s}" % cat, c):
             return cat
@@ -127,6 +133,7 @@ def main():
         "\u200d\u200b\x01\x7f\u00ad\u2060",  # Cf, Cc: matched by no DeepSeek-V3 alternative
         "\u3001\u300c\uff01\u00bf\u2014\u00a7\u00b0\u2190\u221e\u0e3f",  # P, S beyond ASCII
         "\u65e5\u672c\u3072\u3089\u30ab\u30ca\u30fc\u4e00\u9fa5\u9fa6",  # CJK and kana edges
+        "\u0800\u0801\u0e01\u0e48\u3400\uac00\ud7a3\ud7ff\u00a1\u3008",  # DeepSeek-Coder range edges
     ]
     chars = []
     for pool in pools:

@@ -154,7 +154,7 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
         if (!copy) return SHOAL_ERR_NOMEM;
         copy[0] = ' ';
         memcpy(copy + 1, text, len);
-        e->pt.want_case = SHOAL__PRE_NEEDS_CASE(t->pre);
+        e->pt.rule = t->pre;
         int rc = shoal__pretok_load(&e->pt, (const unsigned char *)copy, len + 1, SHOAL__NORM_NONE, NULL);
         for (size_t i = 0; !rc && i < e->pt.n_chars;) {
             size_t j = shoal__pretok_next(&e->pt, t->pre, i);
@@ -167,7 +167,7 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
     }
     /* the vocabulary's normalizer: checked while decoding, applied only when the check fails */
     int unnormalized = 0;
-    e->pt.want_case = SHOAL__PRE_NEEDS_CASE(t->pre);
+    e->pt.rule = t->pre;
     int rc = shoal__pretok_load(&e->pt, s, len, t->norm, &unnormalized);
     if (!rc && unnormalized) {
         if ((rc = shoal__normalize(t->norm, text, len, &e->norm, &text, &len))) return rc;

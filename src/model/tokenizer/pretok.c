@@ -8,11 +8,62 @@
  * linear in the text. tests/tokenizer/pretok_vectors.txt checks every rule against a real
  * regex engine. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/common.h"
 #include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 #include "model/tokenizer/unicode.h"
+
+/* ---- rules of several regexes, worked out for the whole text: each stage finds its matches
+ * (leftmost, longest as the regex is greedy) inside each piece the previous stages left, and
+ * every match and every gap becomes a piece. A stage returns the length of its match at p in
+ * the piece ending at b, or 0. */
+typedef size_t (*stage_fn)(const shoal__pretok *pt, size_t p, size_t b);
+
+static size_t run_while(const shoal__pretok *pt, size_t p, size_t b, int (*in)(const shoal__pretok *, size_t)) {
+    size_t j = p;
+    while (j < b && in(pt, j)) j++;
+    return j - p;
+}
+static int is_crlf(const shoal__pretok *pt, size_t j) { return pt->cp[j] == '\r' || pt->cp[j] == '\n'; }
+static int is_letter(const shoal__pretok *pt, size_t j) { return pt->cls[j] == SHOAL__UC_LETTER; }
+static int is_punct(const shoal__pretok *pt, size_t j) { return (pt->kase[j] & SHOAL__PRETOK_P) != 0; }
+static int is_cjk_coder(const shoal__pretok *pt, size_t j) { return (pt->kase[j] & SHOAL__PRETOK_CJK_CODER) != 0; }
+
+/* \s?SET+ */
+static size_t space_opt_run(const shoal__pretok *pt, size_t p, size_t b, int (*in)(const shoal__pretok *, size_t)) {
+    if (pt->cls[p] == SHOAL__UC_SPACE && p + 1 < b && in(pt, p + 1)) return 1 + run_while(pt, p + 1, b, in);
+    return run_while(pt, p, b, in);
+}
+static size_t st_crlf(const shoal__pretok *pt, size_t p, size_t b) { return is_crlf(pt, p) ? 1 : 0; }
+static size_t st_letters(const shoal__pretok *pt, size_t p, size_t b) { return space_opt_run(pt, p, b, is_letter); }
+static size_t st_punct(const shoal__pretok *pt, size_t p, size_t b) { return space_opt_run(pt, p, b, is_punct); }
+static size_t st_cjk_coder(const shoal__pretok *pt, size_t p, size_t b) { return run_while(pt, p, b, is_cjk_coder); }
+static size_t st_number(const shoal__pretok *pt, size_t p, size_t b) { return pt->cls[p] == SHOAL__UC_NUMBER ? 1 : 0; }
+
+static void split_stages(shoal__pretok *pt) {
+    static const stage_fn coder[] = {st_crlf, st_letters, st_punct, st_cjk_coder, st_number};
+    size_t n = pt->n_chars;
+    memset(pt->brk, 0, n + 1);
+    pt->brk[0] = pt->brk[n] = 1;
+    for (size_t s = 0; s < sizeof coder / sizeof coder[0]; s++) {
+        for (size_t a = 0; a < n;) {
+            size_t b = a + 1;
+            while (!pt->brk[b]) b++;
+            for (size_t p = a; p < b;) {
+                size_t l = coder[s](pt, p, b);
+                if (l) {
+                    pt->brk[p] = pt->brk[p + l] = 1;
+                    p += l;
+                } else {
+                    p++;
+                }
+            }
+            a = b;
+        }
+    }
+}
 
 int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len, int norm, int *unnormalized) {
     if (len + 1 > pt->cap) {
@@ -26,13 +77,16 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
         if (off) pt->off = off;
         uint8_t *kase = realloc(pt->kase, cap);
         if (kase) pt->kase = kase;
-        if (!cp || !cls || !off || !kase) return SHOAL_ERR_NOMEM;
+        uint8_t *brk = realloc(pt->brk, cap);
+        if (brk) pt->brk = brk;
+        if (!cp || !cls || !off || !kase || !brk) return SHOAL_ERR_NOMEM;
         pt->cap = cap;
     }
     /* the normalizer's quick check rides along (normalize.h): one table load per code point
      * from the form's first changing one, instead of a decoding pass of its own */
     uint32_t first;
     unsigned not_yes = shoal__norm_quick_bits(norm, &first) << 8, last_ccc = 0;
+    int case_too = SHOAL__PRE_NEEDS_CASE(pt->rule);
     int bad = 0;
     size_t k = 0;
     for (size_t i = 0; i < len;) {
@@ -50,10 +104,14 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
         }
         pt->cp[k] = c;
         pt->cls[k] = (uint8_t)shoal__unicode_class(c);
-        if (pt->want_case) {
+        if (case_too) {
             int kk = pt->cls[k] == SHOAL__UC_LETTER || pt->cls[k] == SHOAL__UC_OTHER ? shoal__unicode_case(c) : 0;
             if (pt->cls[k] == SHOAL__UC_OTHER && shoal__unicode_is_ps(c)) kk |= SHOAL__PRETOK_PS;
             if ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x30FF)) kk |= SHOAL__PRETOK_CJK;
+            if (pt->rule == SHOAL__PRE_DEEPSEEK_CODER) {
+                if (pt->cls[k] == SHOAL__UC_OTHER && shoal__unicode_is_punct(c)) kk |= SHOAL__PRETOK_P;
+                if ((c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF)) kk |= SHOAL__PRETOK_CJK_CODER;
+            }
             pt->kase[k] = (uint8_t)kk;
         }
         pt->off[k] = (uint32_t)i;
@@ -63,6 +121,7 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
     pt->off[k] = (uint32_t)len;
     pt->n_chars = k;
     if (unnormalized) *unnormalized = bad;
+    if (!bad && SHOAL__PRE_STAGED(pt->rule)) split_stages(pt);
     return SHOAL_OK;
 }
 
@@ -71,7 +130,9 @@ void shoal__pretok_free(shoal__pretok *pt) {
     free(pt->cls);
     free(pt->off);
     free(pt->kase);
+    free(pt->brk);
     pt->kase = NULL;
+    pt->brk = NULL;
     pt->cp = NULL;
     pt->cls = NULL;
     pt->off = NULL;
@@ -301,6 +362,11 @@ size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
     case SHOAL__PRE_TEKKEN: return next_o200k(pt, i, 0);
     case SHOAL__PRE_GPT4O: return next_o200k(pt, i, 1);
     case SHOAL__PRE_DEEPSEEK3: return next_deepseek3(pt, i);
+    case SHOAL__PRE_DEEPSEEK_CODER: {
+        size_t j = i + 1;
+        while (!pt->brk[j]) j++;
+        return j;
+    }
     default: return pt->n_chars;
     }
 }

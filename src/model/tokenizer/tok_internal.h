@@ -43,10 +43,16 @@ enum {
      * [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
      *  ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+  (text no alternative matches is a word too) */
     SHOAL__PRE_DEEPSEEK3 = 7,
+    /* DeepSeek-Coder: [\r\n], then \s?\p{L}+, then \s?\p{P}+, then [一-龥ࠀ-一가-퟿]+, then \p{N},
+     * each regex over the pieces the previous ones left (shoal__pretok.brk) */
+    SHOAL__PRE_DEEPSEEK_CODER = 8,
 };
 /* Rules that need more than the four classes: letter case, marks, \p{P}\p{S} (shoal__pretok.kase). */
 #define SHOAL__PRE_NEEDS_CASE(rule) \
-    ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O || (rule) == SHOAL__PRE_DEEPSEEK3)
+    ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O || (rule) == SHOAL__PRE_DEEPSEEK3 || \
+     (rule) == SHOAL__PRE_DEEPSEEK_CODER)
+/* Rules whose words are worked out for the whole text at load time (shoal__pretok.brk). */
+#define SHOAL__PRE_STAGED(rule) ((rule) == SHOAL__PRE_DEEPSEEK_CODER)
 
 /* Per-token attribute bits beyond the type (from tokenizer.json added_tokens). */
 enum { SHOAL__ATTR_LSTRIP = 1, SHOAL__ATTR_RSTRIP = 2 };
@@ -141,14 +147,17 @@ typedef struct shoal__pretok {
     uint32_t *cp;   /* [n_chars] code points */
     uint8_t *cls;   /* [n_chars] SHOAL__UC_* */
     uint32_t *off;  /* [n_chars + 1] byte offsets */
-    uint8_t *kase;  /* [n_chars] SHOAL__UCASE_* (unicode.h) | SHOAL__PRETOK_PS | SHOAL__PRETOK_CJK,
-                       filled only when want_case */
-    int want_case;  /* set by the caller before loading, for SHOAL__PRE_NEEDS_CASE rules */
+    uint8_t *kase;  /* [n_chars] SHOAL__UCASE_* (unicode.h) | SHOAL__PRETOK_*, filled only for
+                       SHOAL__PRE_NEEDS_CASE rules */
+    uint8_t *brk;   /* [n_chars + 1] 1 where a word starts (and at n_chars), for SHOAL__PRE_STAGED */
+    int rule;       /* SHOAL__PRE_*: set by the caller before loading; decides kase and brk */
     size_t n_chars, cap;
 } shoal__pretok;
 enum {
     SHOAL__PRETOK_PS = 4,  /* in [\p{P}\p{S}] */
     SHOAL__PRETOK_CJK = 8, /* in DeepSeek-V3's [一-龥぀-ゟ゠-ヿ]: U+4E00..U+9FA5, U+3040..U+30FF */
+    SHOAL__PRETOK_P = 16,  /* in \p{P} (DeepSeek-Coder) */
+    SHOAL__PRETOK_CJK_CODER = 32, /* in DeepSeek-Coder's [一-龥ࠀ-一가-퟿]: U+0800..U+9FA5, U+AC00..U+D7FF */
 };
 /* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. With norm
  * (SHOAL__NORM_*, not NONE) it runs that form's quick check on the way and sets *unnormalized

@@ -51,6 +51,11 @@ int shoal__unicode_is_ps(uint32_t cp) {
     return in_ranges(shoal__unicode_punct_symbol, shoal__unicode_punct_symbol_count, cp);
 }
 
+int shoal__unicode_is_punct(uint32_t cp) {
+    if (cp == SHOAL__UNICODE_INVALID) return 0;
+    return in_ranges(shoal__unicode_punct, shoal__unicode_punct_count, cp);
+}
+
 size_t shoal__utf8_lead_len(unsigned char c) {
     if (c < 0x80) return 1;
     if (c < 0xC2) return 0; /* continuation, or the lead of an overlong 2-byte form */

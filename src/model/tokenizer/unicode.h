@@ -22,6 +22,8 @@ extern const shoal__urange shoal__unicode_mark[];  /* Mn, Mc, Me */
 extern const size_t shoal__unicode_mark_count;
 extern const shoal__urange shoal__unicode_punct_symbol[]; /* P*, S* */
 extern const size_t shoal__unicode_punct_symbol_count;
+extern const shoal__urange shoal__unicode_punct[];        /* P* */
+extern const size_t shoal__unicode_punct_count;
 
 /* Classes of the regex rules: \p{L}, \p{N}, \s (the White_Space property), and everything else. */
 enum { SHOAL__UC_OTHER = 0, SHOAL__UC_LETTER = 1, SHOAL__UC_NUMBER = 2, SHOAL__UC_SPACE = 3 };
@@ -39,6 +41,8 @@ int shoal__unicode_case(uint32_t cp);
 
 /* 1 when cp is in [\p{P}\p{S}] (punctuation or symbol). */
 int shoal__unicode_is_ps(uint32_t cp);
+/* 1 when cp is in \p{P} (punctuation). */
+int shoal__unicode_is_punct(uint32_t cp);
 
 /* Decodes the sequence at s[0..n), n >= 1: returns its length (1..4) and sets *cp. Invalid,
  * overlong, surrogate or truncated sequences give length 1 and *cp = SHOAL__UNICODE_INVALID, so
