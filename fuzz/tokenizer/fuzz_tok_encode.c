@@ -3,7 +3,7 @@
  * is encoded with every vocabulary the test data provides (llama2.c tok512, Llama-2 SPM from
  * GGUF, GPT-2, Llama-3 and Qwen2 byte-level), a small built-in SPM vocabulary, and a built-in
  * byte-level vocabulary (the 256 byte tokens and a few merges) under every pre-tokenizer rule
- * (GPT-2, Llama-3, Qwen2, StarCoder, Tekken, GPT-4o, DeepSeek-V3, DeepSeek-Coder), so each rule's matcher sees
+ * (GPT-2, Llama-3, Qwen2, StarCoder, Tekken, GPT-4o, DeepSeek-V3, DeepSeek-Coder, DeepSeek LLM), so each rule's matcher sees
  * arbitrary bytes even when the test data is absent. Without PARSE_SPECIAL, decoding must give the input back
  * (SPM: unless it contains U+2581, the space symbol itself). */
 #include <stdio.h>
@@ -76,7 +76,8 @@ static void add_builtin(void) {
         merges[i] = (shoal_vocab_str){merges_text[i], strlen(merges_text[i])};
     }
     static const char *const pres[] = {"gpt-2",  "llama3", "qwen2",       "starcoder",
-                                       "tekken", "gpt-4o", "deepseek-v3", "deepseek-coder"};
+                                       "tekken", "gpt-4o", "deepseek-v3", "deepseek-coder",
+                                       "deepseek-llm"};
     for (size_t p = 0; p < sizeof pres / sizeof pres[0]; p++) {
         shoal_vocab_spec b = SHOAL_VOCAB_SPEC_INIT;
         b.model = "gpt2";

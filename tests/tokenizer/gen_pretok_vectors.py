@@ -22,6 +22,10 @@ and so is any text between matches):
   deepseek3  \\p{N}{1,3}, then [\\u4e00-\\u9fa5\\u3040-\\u309f\\u30a0-\\u30ff]+, then
              [!"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|
               ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+   (DeepSeek-V3's Splits, llama.cpp's list)
+  deepseek-llm  [\\r\\n], then \\s?[LETTERS]+, then \\s?[!-/:-~\\uff01-\\uff0f\\uff1a-\\uff5e\\u2018-\\u201f\\u3000-\\u3002]+,
+             then \\s+$, then [\\u4e00-\\u9fa5\\u0800-\\u4e00\\uac00-\\ud7ff]+, then \\p{N}+ (llama.cpp's list);
+             LETTERS is DeepSeek LLM's explicit list of cased letters, the same ranges as pretok.c's
+             llm_letters (so this checks the splitting, not that transcription)
   deepseek-coder  [\\r\\n], then \\s?\\p{L}+, then \\s?\\p{P}+, then [\\u4e00-\\u9fa5\\u0800-\\u4e00\\uac00-\\ud7ff]+,
              then \\p{N}, each over the pieces the previous ones left (llama.cpp's list)
 Text is drawn from characters whose class (letter, number, White_Space, other) is the same in
@@ -73,6 +77,29 @@ DS3_MAIN = (r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\
             r" ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 DS3_CJK = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"
 
+LLM_LETTERS = [
+    (0x41, 0x5A), (0x61, 0x7A), (0xB5, 0xB5), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x1BA), (0x1BC, 0x1BF),
+    (0x1C4, 0x293), (0x295, 0x2AF), (0x370, 0x373), (0x376, 0x377), (0x37B, 0x37D), (0x37F, 0x37F),
+    (0x386, 0x386), (0x388, 0x38A), (0x38C, 0x38C), (0x38E, 0x3A1), (0x3A3, 0x3F5), (0x3F7, 0x481),
+    (0x48A, 0x52F), (0x531, 0x556), (0x10A0, 0x10C5), (0x13A0, 0x13F5), (0x13F8, 0x13FD), (0x1C90, 0x1CBA),
+    (0x1CBD, 0x1CBF), (0x1D00, 0x1D2B), (0x1D6B, 0x1D77), (0x1D79, 0x1D9A), (0x1E00, 0x1F15), (0x1F18, 0x1F1D),
+    (0x1F20, 0x1F45), (0x1F48, 0x1F4D), (0x1F50, 0x1F57), (0x1F59, 0x1F59), (0x1F5B, 0x1F5B), (0x1F5D, 0x1F5D),
+    (0x1F5F, 0x1F7D), (0x1F80, 0x1FB4), (0x1FB6, 0x1FBC), (0x1FBE, 0x1FBE), (0x1FC2, 0x1FC4), (0x1FC6, 0x1FCC),
+    (0x1FD0, 0x1FD3), (0x1FD6, 0x1FDB), (0x1FE0, 0x1FEC), (0x1FF2, 0x1FF4), (0x1FF6, 0x1FFC), (0x2102, 0x2102),
+    (0x2107, 0x2107), (0x210A, 0x2113), (0x2115, 0x2115), (0x2119, 0x211D), (0x2124, 0x2124), (0x2126, 0x2126),
+    (0x2128, 0x2128), (0x212A, 0x212D), (0x212F, 0x2134), (0x2139, 0x2139), (0x213C, 0x213F), (0x2145, 0x2149),
+    (0x214E, 0x214E), (0x2183, 0x2184), (0x2C00, 0x2C7B), (0x2C7E, 0x2CE4), (0x2CEB, 0x2CEE), (0x2CF2, 0x2CF3),
+    (0xA640, 0xA66D), (0xA680, 0xA69B), (0xA722, 0xA76F), (0xA771, 0xA787), (0xA78B, 0xA78E), (0xAB70, 0xABBF),
+    (0xFB00, 0xFB06), (0xFB13, 0xFB17), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A), (0x10400, 0x1044F),
+    (0x104B0, 0x104D3), (0x104D8, 0x104FB), (0x10C80, 0x10CB2), (0x10CC0, 0x10CF2), (0x118A0, 0x118DF),
+    (0x1E900, 0x1E943)]
+def _esc(cp):
+    return "\\u%04X" % cp if cp < 0x10000 else "\\U%08X" % cp
+
+
+LLM_CLASS = "".join(_esc(lo) + "-" + _esc(hi) for lo, hi in LLM_LETTERS)
+CJK_CODER = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
+
 RULES = {
     "gpt2": lambda s: isolate(GPT2, [s]),
     "llama3": lambda s: isolate(LLAMA3, [s]),
@@ -81,6 +108,9 @@ RULES = {
     "tekken": lambda s: isolate(TEKKEN, [s]),
     "gpt4o": lambda s: isolate(GPT4O, [s]),
     "deepseek3": lambda s: isolate(DS3_MAIN, isolate(DS3_CJK, isolate(r"\p{N}{1,3}", [s]))),
+    "deepseek-llm": lambda s: isolate(r"\p{N}+", isolate(CJK_CODER, isolate(r"\s+$", isolate(
+        "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+",
+        isolate(r"\s?[" + LLM_CLASS + r"]+", isolate(r"[\r\n]", [s])))))),
     "deepseek-coder": lambda s: isolate(r"\p{N}", isolate("[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+", isolate(
         r"\s?\p{P}+", isolate(r"\s?\p{L}+", isolate(r"[\r\n]", [s]))))),
 }
@@ -134,6 +164,7 @@ def main():
         "\u3001\u300c\uff01\u00bf\u2014\u00a7\u00b0\u2190\u221e\u0e3f",  # P, S beyond ASCII
         "\u65e5\u672c\u3072\u3089\u30ab\u30ca\u30fc\u4e00\u9fa5\u9fa6",  # CJK and kana edges
         "\u0800\u0801\u0e01\u0e48\u3400\uac00\ud7a3\ud7ff\u00a1\u3008",  # DeepSeek-Coder range edges
+        "\u01bb\u0294\u2126\u212a\u1fbe\u1f7d\u1fd3\uff5e\u201c\u3002\u3003\u00b5\u1e9e",  # DeepSeek LLM class edges
     ]
     chars = []
     for pool in pools:

@@ -504,10 +504,10 @@ static void test_malformed_json(void) {
     }
     char a[1024], b[1024];
     CHECK_RC(shoal_tokenizer_load_gpt2_files(testdata_path(a, sizeof a, "tokenizers/gpt2/encoder.json"),
-                                             testdata_path(b, sizeof b, "tokenizers/gpt2/vocab.bpe"), "deepseek-llm",
+                                             testdata_path(b, sizeof b, "tokenizers/gpt2/vocab.bpe"), "falcon",
                                              &t, err, sizeof err),
              SHOAL_ERR_UNSUPPORTED, err);
-    CHECK_CONTAINS(err, "deepseek-llm");
+    CHECK_CONTAINS(err, "falcon");
 }
 
 /* A byte-level tokenizer.json with the 256 byte tokens, no merges, an added control token

@@ -15,6 +15,37 @@
 #include "model/tokenizer/tok_internal.h"
 #include "model/tokenizer/unicode.h"
 
+/* DeepSeek LLM's letter class, as its tokenizer.json (and llama.cpp) spell it: cased letters
+ * of an older Unicode, not \p{L}. */
+static const shoal__urange llm_letters[] = {
+    {0x41, 0x5A}, {0x61, 0x7A}, {0xB5, 0xB5}, {0xC0, 0xD6}, {0xD8, 0xF6}, {0xF8, 0x1BA}, {0x1BC, 0x1BF},
+    {0x1C4, 0x293}, {0x295, 0x2AF}, {0x370, 0x373}, {0x376, 0x377}, {0x37B, 0x37D}, {0x37F, 0x37F},
+    {0x386, 0x386}, {0x388, 0x38A}, {0x38C, 0x38C}, {0x38E, 0x3A1}, {0x3A3, 0x3F5}, {0x3F7, 0x481},
+    {0x48A, 0x52F}, {0x531, 0x556}, {0x10A0, 0x10C5}, {0x13A0, 0x13F5}, {0x13F8, 0x13FD}, {0x1C90, 0x1CBA},
+    {0x1CBD, 0x1CBF}, {0x1D00, 0x1D2B}, {0x1D6B, 0x1D77}, {0x1D79, 0x1D9A}, {0x1E00, 0x1F15}, {0x1F18, 0x1F1D},
+    {0x1F20, 0x1F45}, {0x1F48, 0x1F4D}, {0x1F50, 0x1F57}, {0x1F59, 0x1F59}, {0x1F5B, 0x1F5B}, {0x1F5D, 0x1F5D},
+    {0x1F5F, 0x1F7D}, {0x1F80, 0x1FB4}, {0x1FB6, 0x1FBC}, {0x1FBE, 0x1FBE}, {0x1FC2, 0x1FC4}, {0x1FC6, 0x1FCC},
+    {0x1FD0, 0x1FD3}, {0x1FD6, 0x1FDB}, {0x1FE0, 0x1FEC}, {0x1FF2, 0x1FF4}, {0x1FF6, 0x1FFC}, {0x2102, 0x2102},
+    {0x2107, 0x2107}, {0x210A, 0x2113}, {0x2115, 0x2115}, {0x2119, 0x211D}, {0x2124, 0x2124}, {0x2126, 0x2126},
+    {0x2128, 0x2128}, {0x212A, 0x212D}, {0x212F, 0x2134}, {0x2139, 0x2139}, {0x213C, 0x213F}, {0x2145, 0x2149},
+    {0x214E, 0x214E}, {0x2183, 0x2184}, {0x2C00, 0x2C7B}, {0x2C7E, 0x2CE4}, {0x2CEB, 0x2CEE}, {0x2CF2, 0x2CF3},
+    {0xA640, 0xA66D}, {0xA680, 0xA69B}, {0xA722, 0xA76F}, {0xA771, 0xA787}, {0xA78B, 0xA78E}, {0xAB70, 0xABBF},
+    {0xFB00, 0xFB06}, {0xFB13, 0xFB17}, {0xFF21, 0xFF3A}, {0xFF41, 0xFF5A}, {0x10400, 0x1044F},
+    {0x104B0, 0x104D3}, {0x104D8, 0x104FB}, {0x10C80, 0x10CB2}, {0x10CC0, 0x10CF2}, {0x118A0, 0x118DF},
+    {0x1E900, 0x1E943},
+};
+
+static int llm_letter(uint32_t c) {
+    size_t lo = 0, hi = sizeof llm_letters / sizeof llm_letters[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c < llm_letters[mid].lo) hi = mid;
+        else if (c > llm_letters[mid].hi) lo = mid + 1;
+        else return 1;
+    }
+    return 0;
+}
+
 /* ---- rules of several regexes, worked out for the whole text: each stage finds its matches
  * (leftmost, longest as the regex is greedy) inside each piece the previous stages left, and
  * every match and every gap becomes a piece. A stage returns the length of its match at p in
@@ -41,23 +72,40 @@ static size_t st_letters(const shoal__pretok *pt, size_t p, size_t b) { return s
 static size_t st_punct(const shoal__pretok *pt, size_t p, size_t b) { return space_opt_run(pt, p, b, is_punct); }
 static size_t st_cjk_coder(const shoal__pretok *pt, size_t p, size_t b) { return run_while(pt, p, b, is_cjk_coder); }
 static size_t st_number(const shoal__pretok *pt, size_t p, size_t b) { return pt->cls[p] == SHOAL__UC_NUMBER ? 1 : 0; }
+static int is_number(const shoal__pretok *pt, size_t j) { return pt->cls[j] == SHOAL__UC_NUMBER; }
+static int is_llm_letter(const shoal__pretok *pt, size_t j) { return (pt->kase[j] & SHOAL__PRETOK_LLM_LETTER) != 0; }
+static int is_llm_punct(const shoal__pretok *pt, size_t j) { return (pt->kase[j] & SHOAL__PRETOK_LLM_PUNCT) != 0; }
+static size_t st_numbers(const shoal__pretok *pt, size_t p, size_t b) { return run_while(pt, p, b, is_number); }
+static size_t st_llm_letters(const shoal__pretok *pt, size_t p, size_t b) { return space_opt_run(pt, p, b, is_llm_letter); }
+static size_t st_llm_punct(const shoal__pretok *pt, size_t p, size_t b) { return space_opt_run(pt, p, b, is_llm_punct); }
 
 static void split_stages(shoal__pretok *pt) {
+    /* NULL: \s+$, the whitespace run that ends the piece (done per piece, so a long run that
+     * does not end it costs one pass, not one per start) */
     static const stage_fn coder[] = {st_crlf, st_letters, st_punct, st_cjk_coder, st_number};
+    static const stage_fn llm[] = {st_crlf, st_llm_letters, st_llm_punct, NULL, st_cjk_coder, st_numbers};
+    const stage_fn *stages = pt->rule == SHOAL__PRE_DEEPSEEK_LLM ? llm : coder;
+    size_t n_stages = pt->rule == SHOAL__PRE_DEEPSEEK_LLM ? sizeof llm / sizeof llm[0] : sizeof coder / sizeof coder[0];
     size_t n = pt->n_chars;
     memset(pt->brk, 0, n + 1);
     pt->brk[0] = pt->brk[n] = 1;
-    for (size_t s = 0; s < sizeof coder / sizeof coder[0]; s++) {
+    for (size_t s = 0; s < n_stages; s++) {
         for (size_t a = 0; a < n;) {
             size_t b = a + 1;
             while (!pt->brk[b]) b++;
-            for (size_t p = a; p < b;) {
-                size_t l = coder[s](pt, p, b);
-                if (l) {
-                    pt->brk[p] = pt->brk[p + l] = 1;
-                    p += l;
-                } else {
-                    p++;
+            if (!stages[s]) {
+                size_t t = b;
+                while (t > a && pt->cls[t - 1] == SHOAL__UC_SPACE) t--;
+                pt->brk[t] = 1;
+            } else {
+                for (size_t p = a; p < b;) {
+                    size_t l = stages[s](pt, p, b);
+                    if (l) {
+                        pt->brk[p] = pt->brk[p + l] = 1;
+                        p += l;
+                    } else {
+                        p++;
+                    }
                 }
             }
             a = b;
@@ -108,9 +156,14 @@ int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len,
             int kk = pt->cls[k] == SHOAL__UC_LETTER || pt->cls[k] == SHOAL__UC_OTHER ? shoal__unicode_case(c) : 0;
             if (pt->cls[k] == SHOAL__UC_OTHER && shoal__unicode_is_ps(c)) kk |= SHOAL__PRETOK_PS;
             if ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x30FF)) kk |= SHOAL__PRETOK_CJK;
-            if (pt->rule == SHOAL__PRE_DEEPSEEK_CODER) {
+            if (pt->rule == SHOAL__PRE_DEEPSEEK_CODER || pt->rule == SHOAL__PRE_DEEPSEEK_LLM) {
                 if (pt->cls[k] == SHOAL__UC_OTHER && shoal__unicode_is_punct(c)) kk |= SHOAL__PRETOK_P;
                 if ((c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF)) kk |= SHOAL__PRETOK_CJK_CODER;
+                if (pt->rule == SHOAL__PRE_DEEPSEEK_LLM && llm_letter(c))
+                    kk |= SHOAL__PRETOK_LLM_LETTER;
+                if ((c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x7E) || (c >= 0xFF01 && c <= 0xFF0F) ||
+                    (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) || (c >= 0x3000 && c <= 0x3002))
+                    kk |= SHOAL__PRETOK_LLM_PUNCT;
             }
             pt->kase[k] = (uint8_t)kk;
         }
@@ -362,7 +415,8 @@ size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i) {
     case SHOAL__PRE_TEKKEN: return next_o200k(pt, i, 0);
     case SHOAL__PRE_GPT4O: return next_o200k(pt, i, 1);
     case SHOAL__PRE_DEEPSEEK3: return next_deepseek3(pt, i);
-    case SHOAL__PRE_DEEPSEEK_CODER: {
+    case SHOAL__PRE_DEEPSEEK_CODER:
+    case SHOAL__PRE_DEEPSEEK_LLM: {
         size_t j = i + 1;
         while (!pt->brk[j]) j++;
         return j;

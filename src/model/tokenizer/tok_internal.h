@@ -46,13 +46,16 @@ enum {
     /* DeepSeek-Coder: [\r\n], then \s?\p{L}+, then \s?\p{P}+, then [一-龥ࠀ-一가-퟿]+, then \p{N},
      * each regex over the pieces the previous ones left (shoal__pretok.brk) */
     SHOAL__PRE_DEEPSEEK_CODER = 8,
+    /* DeepSeek LLM / V2: [\r\n], then \s?[A-Za-zµÀ-ÖØ-öø-ƺ...]+ (an explicit list of cased
+     * letters), then \s?[!-/:-~！-／：-～‘-‟　-。]+, then \s+$, then [一-龥ࠀ-一가-퟿]+, then \p{N}+ */
+    SHOAL__PRE_DEEPSEEK_LLM = 9,
 };
 /* Rules that need more than the four classes: letter case, marks, \p{P}\p{S} (shoal__pretok.kase). */
 #define SHOAL__PRE_NEEDS_CASE(rule) \
     ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O || (rule) == SHOAL__PRE_DEEPSEEK3 || \
-     (rule) == SHOAL__PRE_DEEPSEEK_CODER)
+     (rule) == SHOAL__PRE_DEEPSEEK_CODER || (rule) == SHOAL__PRE_DEEPSEEK_LLM)
 /* Rules whose words are worked out for the whole text at load time (shoal__pretok.brk). */
-#define SHOAL__PRE_STAGED(rule) ((rule) == SHOAL__PRE_DEEPSEEK_CODER)
+#define SHOAL__PRE_STAGED(rule) ((rule) == SHOAL__PRE_DEEPSEEK_CODER || (rule) == SHOAL__PRE_DEEPSEEK_LLM)
 
 /* Per-token attribute bits beyond the type (from tokenizer.json added_tokens). */
 enum { SHOAL__ATTR_LSTRIP = 1, SHOAL__ATTR_RSTRIP = 2 };
@@ -158,6 +161,8 @@ enum {
     SHOAL__PRETOK_CJK = 8, /* in DeepSeek-V3's [一-龥぀-ゟ゠-ヿ]: U+4E00..U+9FA5, U+3040..U+30FF */
     SHOAL__PRETOK_P = 16,  /* in \p{P} (DeepSeek-Coder) */
     SHOAL__PRETOK_CJK_CODER = 32, /* in DeepSeek-Coder's [一-龥ࠀ-一가-퟿]: U+0800..U+9FA5, U+AC00..U+D7FF */
+    SHOAL__PRETOK_LLM_LETTER = 64, /* in DeepSeek LLM's letter list */
+    SHOAL__PRETOK_LLM_PUNCT = 128, /* in DeepSeek LLM's [!-/:-~！-／：-～‘-‟　-。] */
 };
 /* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. With norm
  * (SHOAL__NORM_*, not NONE) it runs that form's quick check on the way and sets *unnormalized

@@ -84,7 +84,7 @@ static const struct {
     /* case-aware letter runs (Hugging Face's regexes; see pretok.c) */
     {"tekken", SHOAL__PRE_TEKKEN, 1},   {"gpt-4o", SHOAL__PRE_GPT4O, 0},
     {"llama4", SHOAL__PRE_GPT4O, 0},    {"deepseek-v3", SHOAL__PRE_DEEPSEEK3, 0},
-    {"deepseek-coder", SHOAL__PRE_DEEPSEEK_CODER, 0},
+    {"deepseek-coder", SHOAL__PRE_DEEPSEEK_CODER, 0}, {"deepseek-llm", SHOAL__PRE_DEEPSEEK_LLM, 0},
 };
 
 int shoal__tok_pre_by_name(const char *name, int *ignore_merges) {
