@@ -1,14 +1,16 @@
 #define _GNU_SOURCE /* memmem */
 /* Fuzz target: encoding arbitrary bytes. The first byte picks flags; the rest is the text. It
  * is encoded with every vocabulary the test data provides (llama2.c tok512, Llama-2 SPM from
- * GGUF, GPT-2, Llama-3 and Qwen2 byte-level), or with a small built-in vocabulary of each kind
- * when the test data is absent. Without PARSE_SPECIAL, decoding must give the input back
+ * GGUF, GPT-2, Llama-3 and Qwen2 byte-level), a small built-in SPM vocabulary, and a built-in
+ * byte-level vocabulary (the 256 byte tokens and a few merges) under every pre-tokenizer rule
+ * (GPT-2, Llama-3, Qwen2, StarCoder, Tekken, GPT-4o, DeepSeek-V3, DeepSeek-Coder, DeepSeek LLM), so each rule's matcher sees
+ * arbitrary bytes even when the test data is absent. Without PARSE_SPECIAL, decoding must give the input back
  * (SPM: unless it contains U+2581, the space symbol itself). */
 #include <stdio.h>
 
 #include "fuzz/tokenizer/fuzz_tok_common.h"
 
-#define MAX_TOK 8
+#define MAX_TOK 16
 static shoal_tokenizer *toks[MAX_TOK];
 static int n_toks = -1;
 
@@ -47,6 +49,47 @@ static void add_builtin(void) {
     shoal_tokenizer *t = NULL;
     int rc = shoal_tokenizer_from_spec(&s, &t, NULL, 0);
     add(rc, &t);
+
+    /* byte-level: GPT-2's printable stand-in of every byte, plus merges for "Ġt", "he", "Ġthe" */
+    static char bl[256 * 4 + 64];
+    static const char *const merges_text[] = {"Ä  t", "h e", "Ä t he"};
+    shoal_vocab_str btok[260], merges[3];
+    size_t m = 0;
+    at = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned cp = ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) ? b : 0;
+        if (!cp) { /* bytes_to_unicode: the others take U+0100.. in order */
+            unsigned k = 0;
+            for (unsigned c = 0; c < b; c++)
+                if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174)) k++;
+            cp = 256 + k;
+        }
+        size_t l = 0;
+        if (cp < 0x80) bl[at] = (char)cp, l = 1;
+        else bl[at] = (char)(0xC0 | cp >> 6), bl[at + 1] = (char)(0x80 | (cp & 63)), l = 2;
+        btok[m++] = (shoal_vocab_str){bl + at, l};
+        at += l;
+    }
+    static const char *const extra[] = {"Ä t", "he", "Ä the"};
+    for (int i = 0; i < 3; i++) {
+        btok[m++] = (shoal_vocab_str){extra[i], strlen(extra[i])};
+        merges[i] = (shoal_vocab_str){merges_text[i], strlen(merges_text[i])};
+    }
+    static const char *const pres[] = {"gpt-2",  "llama3", "qwen2",       "starcoder",
+                                       "tekken", "gpt-4o", "deepseek-v3", "deepseek-coder",
+                                       "deepseek-llm"};
+    for (size_t p = 0; p < sizeof pres / sizeof pres[0]; p++) {
+        shoal_vocab_spec b = SHOAL_VOCAB_SPEC_INIT;
+        b.model = "gpt2";
+        b.pre = pres[p];
+        b.n_tokens = m;
+        b.tokens = btok;
+        b.n_merges = 3;
+        b.merges = merges;
+        rc = shoal_tokenizer_from_spec(&b, &t, NULL, 0);
+        if (rc != SHOAL_OK) abort(); /* every rule named here must load */
+        add(rc, &t);
+    }
 }
 
 static void init(void) {

@@ -114,6 +114,15 @@ def main():
     l3["post_processor"] = {"type": "TemplateProcessing", "single": [
         {"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]}
     put("fuzz_tok_hfjson", "bytelevel_llama3.json", json.dumps(l3, ensure_ascii=False))
+    q2 = json.loads(json.dumps(l3))  # Qwen2's shape: an NFC normalizer, \p{N} one digit at a time
+    q2["normalizer"] = {"type": "NFC"}
+    q2["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = \
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    q2["model"]["ignore_merges"] = False
+    put("fuzz_tok_hfjson", "bytelevel_qwen2_nfc.json", json.dumps(q2, ensure_ascii=False))
+    seq = json.loads(json.dumps(bl))
+    seq["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFKD"}, {"type": "NFC"}]}
+    put("fuzz_tok_hfjson", "bytelevel_nfkc_seq.json", json.dumps(seq, ensure_ascii=False))
     pieces = spm_pieces()
     spm_vocab = {p: i for i, (p, _, _) in enumerate(pieces)}
     spm_merges = []
@@ -192,9 +201,24 @@ def main():
         b"\x00\xff\xfe\x80 invalid \xc3 utf8 \xe2\x82 \xf0\x9f\x98",
         "\x00\u2581space\u2581symbol \u00a0nbsp \u3000ideo".encode(),
         b"\x00" + b"a" * 400,
+        # for the case-aware and DeepSeek-V3 rules: camel case, title case, CJK and kana, ZWJ, digits
+        "\x00HelloWorld iPhone HTTPServer McDonald's x=1234567 \u65e5\u672c\u8a9e\u306e a\u200d\u200db "
+        ",\u4e16\u754c! \t\n 3.14 \u01c5ungla e\u0301t\u00c9 a/b/\n".encode(),
     ]
     for i, t in enumerate(texts):
         put("fuzz_tok_encode", "text%02d" % i, t)
+
+    norm_texts = [
+        "cafe\u0301 A\u030a \u212b q\u0307\u0323 a\u0302\u0323 \u1e9b\u0323".encode(),
+        "\u1112\u1161\u11ab\u1100\u116e\u11a8 \uac00\u11a8 \u1100\u1176 \ud55c\uad6d\uc5b4".encode(),
+        "Tie\u0302\u0301ng Vie\u0323\u0302t \u09c7\u09be \u0958 \u0f73 \u0344 \U0001d15e".encode(),
+        "\ufb01 \ufdfa \u00bd \u3000\u00a0 \uff21 \u2460 \u1f80\u0345 \u03d3".encode(),
+        b"e\xff\xcc\x81 \xc3\xa9\xcc \xcc\x81 \xed\xa0\x80\xcc\x81 \xe2\x82 \x80\xcc\x81\xcc\xa3",
+        b"a" + b"\xcc\x81\xcc\x96" * 200,
+        "plain ASCII text, then na\u00efve caf\u00e9 \u4f60\u597d".encode(),
+    ]
+    for i, t in enumerate(norm_texts):
+        put("fuzz_tok_normalize", "text%02d" % i, t)
 
 if __name__ == "__main__":
     main()

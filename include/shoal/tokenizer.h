@@ -6,7 +6,8 @@
  *    merge by score (or by merge rank for a Hugging Face tokenizer.json), and characters outside
  *    the vocabulary fall back to the byte tokens <0xHH>.
  *  - byte-level BPE ("gpt2" in GGUF: GPT-2, Llama-3, Qwen2). A pre-tokenizer rule splits the text
- *    into words (GPT-2, Llama-3 and Qwen2 rules, implemented by hand over Unicode categories), each
+ *    into words (GPT-2, Llama-3, Qwen2, StarCoder, Tekken, GPT-4o and DeepSeek rules, implemented
+ *    by hand over Unicode categories; docs/tokenizer.md lists the names), each
  *    word's bytes are mapped to printable characters (GPT-2's bytes_to_unicode) and merged by rank.
  *    Llama-3 vocabularies "ignore merges": a whole word found in the vocabulary is one token.
  * Added / special tokens: control tokens (BOS, EOS, "<|im_start|>") are recognised in text only
@@ -95,10 +96,11 @@ typedef struct shoal_vocab_spec {
  * shoal_tokenizer_free) and leaves *out NULL on failure. */
 
 /* Hugging Face tokenizer.json with a "BPE" model: byte-level (pre_tokenizer ByteLevel, or a
- * Split with the Llama-3 / Qwen2 pattern then ByteLevel; model.ignore_merges honoured) or
- * SentencePiece-style (normalizer Prepend "▁" + Replace " "->"▁", byte_fallback). added_tokens
- * become control (special: true) or user-defined tokens. Other models (WordPiece, Unigram) or
- * regexes give SHOAL_ERR_UNSUPPORTED. */
+ * Split with the Llama-3 / Qwen2 / Tekken / GPT-4o pattern then ByteLevel, or Digits then
+ * ByteLevel; model.ignore_merges honoured) or SentencePiece-style (normalizer Prepend "▁" +
+ * Replace " "->"▁", byte_fallback). Normalizers NFC, NFD, NFKC and NFKD are applied to the text
+ * between added tokens. added_tokens become control (special: true) or user-defined tokens.
+ * Other models (WordPiece, Unigram), regexes or normalizers give SHOAL_ERR_UNSUPPORTED. */
 int shoal_tokenizer_load_hf_json(const char *path, shoal_tokenizer **out, char *err, size_t errcap);
 
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token: f32 score, int32 byte length,
@@ -112,7 +114,8 @@ int shoal_tokenizer_load_llama2c(const char *path, int vocab_size, shoal_tokeniz
 /* A GPT-2-style pair of files: vocabulary JSON object {"token": id, ...} (encoder.json or
  * vocab.json) and merges ("#version" line optional, then one "left right" per line; vocab.bpe or
  * merges.txt). pre names the split rule as GGUF does: "gpt-2" (or NULL/"default"), "llama3"
- * (alias "llama-bpe"; also sets ignore_merges) or "qwen2". "<|endoftext|>" and any token of the
+ * (alias "llama-bpe"; also sets ignore_merges), "qwen2", "starcoder", "tekken", "gpt-4o",
+ * "deepseek-v3", ... (docs/tokenizer.md has the list). "<|endoftext|>" and any token of the
  * form "<|...|>" become control tokens; "<|endoftext|>" is BOS and EOS when present. */
 int shoal_tokenizer_load_gpt2_files(const char *vocab_json_path, const char *merges_path,
                                     const char *pre, shoal_tokenizer **out, char *err, size_t errcap);

@@ -504,10 +504,106 @@ static void test_malformed_json(void) {
     }
     char a[1024], b[1024];
     CHECK_RC(shoal_tokenizer_load_gpt2_files(testdata_path(a, sizeof a, "tokenizers/gpt2/encoder.json"),
-                                             testdata_path(b, sizeof b, "tokenizers/gpt2/vocab.bpe"), "starcoder", &t,
-                                             err, sizeof err),
+                                             testdata_path(b, sizeof b, "tokenizers/gpt2/vocab.bpe"), "falcon",
+                                             &t, err, sizeof err),
              SHOAL_ERR_UNSUPPORTED, err);
-    CHECK_CONTAINS(err, "starcoder");
+    CHECK_CONTAINS(err, "falcon");
+}
+
+/* A byte-level tokenizer.json with the 256 byte tokens, no merges, an added control token
+ * "<|x|>" (id 256) and the given normalizer (JSON text): decode(encode(text)) is then the
+ * normalized text itself. */
+static const char *bytelevel_json_pre(const char *name, const char *normalizer, const char *pre) {
+    static char buf[16384];
+    size_t k = (size_t)snprintf(buf, sizeof buf,
+                                "{\"added_tokens\": [{\"id\": 256, \"content\": \"<|x|>\", \"special\": true}], "
+                                "\"normalizer\": %s, \"pre_tokenizer\": %s, "
+                                "\"model\": {\"type\": \"BPE\", \"merges\": [], \"vocab\": {",
+                                normalizer, pre);
+    unsigned n = 0;
+    for (unsigned b = 0; b < 256; b++) { /* GPT-2's bytes_to_unicode */
+        unsigned cp = ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) ? b : 256 + n++;
+        char u[8];
+        if (cp < 0x80) snprintf(u, sizeof u, "%s%c", cp == '"' || cp == '\\' ? "\\" : "", (char)cp);
+        else snprintf(u, sizeof u, "%c%c", (char)(0xC0 | cp >> 6), (char)(0x80 | (cp & 63)));
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s\"%s\": %u", b ? ", " : "", u, b);
+    }
+    k += (size_t)snprintf(buf + k, sizeof buf - k, "}}}");
+    return write_tmp(name, buf, k);
+}
+
+static const char *bytelevel_json(const char *name, const char *normalizer) {
+    return bytelevel_json_pre(name, normalizer, "{\"type\": \"ByteLevel\"}");
+}
+
+/* decode(encode(in)) == want with tok */
+static int roundtrip_is(const shoal_tokenizer *t, const char *in, const char *want, unsigned flags) {
+    int32_t ids[256];
+    char out[512];
+    size_t n, on;
+    if (shoal_tokenizer_encode(t, in, strlen(in), flags, ids, 256, &n) != SHOAL_OK) return 0;
+    if (shoal_tokenizer_decode(t, ids, n, SHOAL_DECODE_SPECIAL, out, sizeof out, &on) != SHOAL_OK) return 0;
+    return on == strlen(want) && !memcmp(out, want, on);
+}
+
+/* tokenizer.json normalizers: NFC / NFD / NFKC / NFKD alone and in a Sequence, the added
+ * tokens matched before normalization, and the combinations that are refused. */
+static void test_normalizers(void) {
+    char err[512];
+    shoal_tokenizer *t = NULL;
+    static const struct {
+        const char *json, *in, *want;
+    } cases[] = {
+        {"{\"type\": \"NFC\"}", "caf" "e\xCC\x81 A\xCC\x8A \xE2\x84\xAB", "caf\xC3\xA9 \xC3\x85 \xC3\x85"},
+        {"{\"type\": \"NFC\"}", "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB", "\xED\x95\x9C"}, /* jamo -> 한 */
+        {"{\"type\": \"NFC\"}", "e\xCC\x81<|x|>\xCC\x81", "\xC3\xA9<|x|>\xCC\x81"},
+        {"{\"type\": \"NFD\"}", "\xC3\xA9\xEF\xAC\x81", "e\xCC\x81\xEF\xAC\x81"},
+        {"{\"type\": \"NFKC\"}", "\xEF\xAC\x81" "e\xCC\x81\xC2\xA0", "fi\xC3\xA9 "},
+        {"{\"type\": \"NFKD\"}", "\xEF\xAC\x81\xC3\xA9", "fie\xCC\x81"},
+        {"{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFKC\"}, {\"type\": \"NFD\"}]}",
+         "\xEF\xAC\x81\xC3\xA9", "fie\xCC\x81"},
+        {"{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFD\"}, {\"type\": \"NFC\"}]}",
+         "e\xCC\x81\xEF\xAC\x81", "\xC3\xA9\xEF\xAC\x81"},
+        {"null", "e\xCC\x81", "e\xCC\x81"},
+        /* bytes that are not UTF-8 go through unchanged and block composition */
+        {"{\"type\": \"NFC\"}", "e\xFF\xCC\x81 e\xCC\x81\xFE", "e\xFF\xCC\x81 \xC3\xA9\xFE"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *p = bytelevel_json("norm.json", cases[i].json);
+        CHECK_RC(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_OK, err);
+        if (!t) continue;
+        if (!roundtrip_is(t, cases[i].in, cases[i].want, SHOAL_TOKENIZE_PARSE_SPECIAL)) {
+            fprintf(stderr, "normalizer case %zu (%s) differs\n", i, cases[i].json);
+            check_failures++;
+        }
+        shoal_tokenizer_free(t);
+        t = NULL;
+    }
+    /* ByteLevel(add_prefix_space) tests for the space after normalization, as HF does: NFKC
+     * makes U+00A0 a space, so no second one is added */
+    const char *p = bytelevel_json_pre("prefix.json", "{\"type\": \"NFKC\"}",
+                                       "{\"type\": \"ByteLevel\", \"add_prefix_space\": true}");
+    CHECK_RC(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_OK, err);
+    if (t) {
+        CHECK(roundtrip_is(t, "\xC2\xA0hi e\xCC\x81", " hi \xC3\xA9", 0));
+        CHECK(roundtrip_is(t, "hi\xEF\xAC\x81", " hifi", 0));
+        shoal_tokenizer_free(t);
+        t = NULL;
+    }
+    p = bytelevel_json("lower.json", "{\"type\": \"Lowercase\"}");
+    expect_fail(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_ERR_UNSUPPORTED, err, "lower.json",
+                "Lowercase");
+    p = bytelevel_json("seq.json", "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, "
+                                   "{\"type\": \"StripAccents\"}]}");
+    expect_fail(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_ERR_UNSUPPORTED, err, "seq.json",
+                "StripAccents");
+    /* NFKC after the SPM Replace: not the same as NFKC first (U+00A0 would stay a space) */
+    const char *spm = "{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Replace\", "
+                      "\"pattern\": {\"String\": \" \"}, \"content\": \"\xE2\x96\x81\"}, {\"type\": \"NFKC\"}]}, "
+                      "\"model\": {\"type\": \"BPE\", \"vocab\": {\"\xE2\x96\x81\": 0}, \"merges\": []}}";
+    p = write_tmp("spmnfkc.json", spm, strlen(spm));
+    expect_fail(shoal_tokenizer_load_hf_json(p, &t, err, sizeof err), SHOAL_ERR_UNSUPPORTED, err, "spmnfkc.json",
+                "NFKC after Replace");
 }
 
 static void test_spec(void) {
@@ -565,6 +661,7 @@ int main(void) {
     test_llama2c();
     test_malformed_bin();
     test_malformed_json();
+    test_normalizers();
     test_spec();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -209,6 +209,41 @@ static int write_json(const char *path, const char *name, const shoal_tokenizer 
     return fclose(f);
 }
 
+/* Qwen2's tokenizer.json has an NFC normalizer: text that is not in NFC must give the ids of
+ * its NFC form, as Hugging Face does (the vocabulary's merges are built over NFC text). The
+ * vocabulary loaded without it (vocab.json + merges.txt, like llama.cpp's GGUF) gives other
+ * ids for the decomposed text, so the check shows the normalizer at work. */
+static void check_nfc(const char *label, const shoal_tokenizer *tok, const shoal_tokenizer *base) {
+    static const struct {
+        const char *composed, *decomposed;
+    } cases[] = {
+        {"caf\xC3\xA9 au lait", "cafe\xCC\x81 au lait"},
+        {"\xC3\x85ngstr\xC3\xB6m", "A\xCC\x8Angstro\xCC\x88m"},
+        {"\xC3\x85ngstr\xC3\xB6m", "\xE2\x84\xABngstro\xCC\x88m"}, /* U+212B ANGSTROM SIGN */
+        {"Ti\xE1\xBA\xBFng Vi\xE1\xBB\x87t", "Tie\xCC\x82\xCC\x81ng Vie\xCC\xA3\xCC\x82t"}, /* marks in either order */
+        {"Ti\xE1\xBA\xBFng Vi\xE1\xBB\x87t", "Tie\xCC\x82\xCC\x81ng Vie\xCC\x82\xCC\xA3t"},
+        /* 한국어 from conjoining jamo */
+        {"\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4",
+         "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xAE\xE1\x86\xA8\xE1\x84\x8B\xE1\x85\xA5"},
+        {"<|im_start|>user\nna\xC3\xAFve<|im_end|>", "<|im_start|>user\nnai\xCC\x88ve<|im_end|>"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t a[64], b[64], c[64];
+        size_t na = 0, nb = 0, nc = 0;
+        unsigned fl = SHOAL_TOKENIZE_PARSE_SPECIAL;
+        const char *x = cases[i].composed, *y = cases[i].decomposed;
+        CHECK_RC(shoal_tokenizer_encode(tok, x, strlen(x), fl, a, 64, &na), SHOAL_OK, "");
+        CHECK_RC(shoal_tokenizer_encode(tok, y, strlen(y), fl, b, 64, &nb), SHOAL_OK, "");
+        CHECK_RC(shoal_tokenizer_encode(base, y, strlen(y), fl, c, 64, &nc), SHOAL_OK, "");
+        if (na != nb || memcmp(a, b, na * sizeof *a)) {
+            fprintf(stderr, "%s: NFC case %zu: decomposed text gives other ids than the composed text\n", label, i);
+            check_failures++;
+        }
+        CHECK(nc != na || memcmp(c, a, na * sizeof *a) != 0);
+    }
+    fprintf(stderr, "%s: %zu decomposed texts encode as their NFC forms\n", label, sizeof cases / sizeof cases[0]);
+}
+
 static int compare_outs(const char *name, const shoal_tokenizer *tok, const char *out_file) {
     char p[1024], rel[256];
     size_t il, ol;
@@ -306,6 +341,7 @@ int main(int argc, char **argv) {
             CHECK_RC(shoal_tokenizer_encode(tok, chat, strlen(chat), SHOAL_TOKENIZE_PARSE_SPECIAL, ids, 16, &n),
                      SHOAL_OK, "");
             CHECK(n == 5 && ids[0] == 151644 && ids[4] == 151645);
+            if (!strcmp(fmt, "hfjson")) check_nfc(label, tok, base);
         }
         if (!strcmp(name, "gpt2")) CHECK_EQ_INT(shoal_tokenizer_eos_id(tok), 50256);
     }

@@ -7,11 +7,15 @@
  *    byte tokens first (Hugging Face's byte_fallback), or <unk> without them.
  *  - BPE: the fragment is split into words by the pre-tokenizer rule; each word's bytes become
  *    their one-character tokens and are merged by rank (or looked up whole first, for
- *    ignore_merges vocabularies such as Llama-3). */
+ *    ignore_merges vocabularies such as Llama-3).
+ * A vocabulary with a normalizer (tokenizer.json "NFC", ...) normalizes each plain-text fragment
+ * first, as Hugging Face normalizes the text between added tokens; text that is already
+ * normalized (nearly all of it) is checked, not copied (normalize.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 #include "model/tokenizer/unicode.h"
 
@@ -25,6 +29,7 @@ typedef struct enc {
     size_t buf_cap;
     shoal__pretok pt;
     shoal__bpe_scratch bpe;
+    shoal__norm_buf norm;
 } enc;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -143,13 +148,14 @@ static int encode_word_bpe(enc *e, const unsigned char *w, size_t wl) {
 static int encode_bpe(enc *e, const char *text, size_t len) {
     const shoal_tokenizer *t = e->t;
     const unsigned char *s = (const unsigned char *)text;
-    if (t->bpe_prefix_space && text[0] != ' ') {
+    if (t->bpe_prefix_space && text[0] != ' ') { /* text is already normalized here */
         /* HF ByteLevel(add_prefix_space): the fragment is read as if it began with a space */
         char *copy = malloc(len + 1);
         if (!copy) return SHOAL_ERR_NOMEM;
         copy[0] = ' ';
         memcpy(copy + 1, text, len);
-        int rc = shoal__pretok_load(&e->pt, (const unsigned char *)copy, len + 1);
+        e->pt.rule = t->pre;
+        int rc = shoal__pretok_load(&e->pt, (const unsigned char *)copy, len + 1, SHOAL__NORM_NONE, NULL);
         for (size_t i = 0; !rc && i < e->pt.n_chars;) {
             size_t j = shoal__pretok_next(&e->pt, t->pre, i);
             rc = encode_word_bpe(e, (const unsigned char *)copy + e->pt.off[i],
@@ -159,7 +165,16 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
         free(copy);
         return rc;
     }
-    int rc = shoal__pretok_load(&e->pt, s, len);
+    /* the vocabulary's normalizer: checked while decoding, applied only when the check fails */
+    int unnormalized = 0;
+    e->pt.rule = t->pre;
+    int rc = shoal__pretok_load(&e->pt, s, len, t->norm, &unnormalized);
+    if (!rc && unnormalized) {
+        if ((rc = shoal__normalize(t->norm, text, len, &e->norm, &text, &len))) return rc;
+        if (len > UINT32_MAX / 4) return SHOAL_ERR_NOMEM; /* offsets are 32-bit */
+        s = (const unsigned char *)text;
+        rc = shoal__pretok_load(&e->pt, s, len, SHOAL__NORM_NONE, NULL);
+    }
     for (size_t i = 0; !rc && i < e->pt.n_chars;) {
         size_t j = shoal__pretok_next(&e->pt, t->pre, i);
         rc = encode_word_bpe(e, s + e->pt.off[i], e->pt.off[j] - e->pt.off[i]);
@@ -170,6 +185,12 @@ static int encode_bpe(enc *e, const char *text, size_t len) {
 
 static int encode_fragment(enc *e, const char *text, size_t len) {
     if (!len) return SHOAL_OK;
+    /* normalization comes first; byte-level BPE without a prefix space checks it while
+     * pre-tokenizing (encode_bpe), which saves a pass over text that needs none */
+    if (e->t->norm && (e->t->kind == SHOAL_TOKENIZER_SPM || e->t->bpe_prefix_space)) {
+        int rc = shoal__normalize(e->t->norm, text, len, &e->norm, &text, &len);
+        if (rc) return rc;
+    }
     if (len > UINT32_MAX / 4) return SHOAL_ERR_NOMEM; /* offsets are 32-bit */
     return e->t->kind == SHOAL_TOKENIZER_SPM ? encode_spm(e, text, len) : encode_bpe(e, text, len);
 }
@@ -230,5 +251,6 @@ out:
     free(e.buf);
     shoal__pretok_free(&e.pt);
     shoal__bpe_scratch_free(&e.bpe);
+    shoal__norm_buf_free(&e.norm);
     return rc;
 }

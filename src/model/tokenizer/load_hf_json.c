@@ -1,21 +1,27 @@
 /* Hugging Face tokenizer.json with a BPE model. What is recognised:
  *  - byte-level: pre_tokenizer ByteLevel (use_regex: the GPT-2 rule), or a Sequence of a Split
- *    whose regex is exactly the GPT-2, Llama-3 or Qwen2 pattern (behavior Isolated) and a
- *    ByteLevel without regex; model.ignore_merges; ByteLevel.add_prefix_space.
+ *    whose regex is exactly the GPT-2, Llama-3, Qwen2, Tekken or GPT-4o pattern (behavior Isolated) and a
+ *    ByteLevel without regex, or a Sequence of Digits(individual_digits) and ByteLevel(use_regex)
+ *    (StarCoder); model.ignore_merges; ByteLevel.add_prefix_space.
  *  - SentencePiece-style: normalizer Replace " " -> "▁" (with Prepend "▁" for the dummy
  *    prefix), or pre_tokenizer Metaspace; byte_fallback <0xHH> tokens; merges in rank order.
  *  - added_tokens: special -> control, else user-defined; lstrip / rstrip.
  *  - post_processor TemplateProcessing: a leading special token is BOS and add_bos, a trailing
  *    one EOS and add_eos.
- * An NFC normalizer is accepted but not applied (Qwen2 has one): input that is not already in
- * NFC may then encode differently from Hugging Face. Anything else is SHOAL_ERR_UNSUPPORTED, so a
- * vocabulary is never encoded with rules it does not have. */
+ *  - normalizer NFC (Qwen2, Qwen3), NFD, NFKC, NFKD, alone or in a Sequence (with the SPM
+ *    Prepend / Replace; consecutive forms fold into one): applied to the text between added
+ *    tokens before pre-tokenization (normalize.c, Unicode 14.0 data). As in Hugging Face,
+ *    added tokens are matched first; unlike it, an added token with "normalized": true is
+ *    matched against the text as given, not against its normalized form.
+ * Anything else is SHOAL_ERR_UNSUPPORTED, so a vocabulary is never encoded with rules it does
+ * not have. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
 #include "model/json.h"
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 
 #define MAX_FILE ((size_t)1 << 30)
@@ -25,6 +31,15 @@ static const char pat_gpt2[] =
 static const char pat_llama3[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pat_tekken[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pat_gpt4o[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char pat_qwen2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -33,8 +48,11 @@ typedef struct hf {
     const char *path;
     char *err;
     size_t errcap;
-    int byte_level, rule, prefix_space, split_seen, regex_in_bytelevel;
+    int byte_level, rule, prefix_space, split_seen, regex_in_bytelevel, digits;
     int spm_replace, spm_prepend, metaspace, metaspace_prefix;
+    /* Unicode normalizers seen: any compatibility form, and whether the last one composes.
+     * Consecutive forms fold into one: NFC after NFKD is NFKC, NFD after NFC is NFD, ... */
+    int norm_seen, norm_compat, norm_compose;
 } hf;
 
 static int unsupported(hf *h, const char *what, const shoal__jv *type) {
@@ -68,6 +86,15 @@ static int pre_tokenizer(hf *h, const shoal__jv *p, int depth) {
         }
         return SHOAL_OK;
     }
+    if (shoal__json_str_eq(type, "Digits")) {
+        /* Digits(individual_digits) before ByteLevel(use_regex): StarCoder's pre-tokenizer */
+        if (!get_bool(p, "individual_digits", 0) || h->byte_level || h->split_seen || h->digits)
+            return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
+                                   "%s: pre_tokenizer Digits: only individual_digits before ByteLevel is supported",
+                                   h->path);
+        h->digits = 1;
+        return SHOAL_OK;
+    }
     if (shoal__json_str_eq(type, "ByteLevel")) {
         h->byte_level = 1;
         h->prefix_space = get_bool(p, "add_prefix_space", 0);
@@ -77,7 +104,7 @@ static int pre_tokenizer(hf *h, const shoal__jv *p, int depth) {
     if (shoal__json_str_eq(type, "Split")) {
         char pat[1024];
         int is_regex = 0;
-        if (h->split_seen || pattern_text(shoal__json_get(p, "pattern"), &is_regex, pat, sizeof pat) ||
+        if (h->split_seen || h->digits || pattern_text(shoal__json_get(p, "pattern"), &is_regex, pat, sizeof pat) ||
             !is_regex || !shoal__json_str_eq(shoal__json_get(p, "behavior"), "Isolated") ||
             get_bool(p, "invert", 0))
             return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
@@ -87,10 +114,12 @@ static int pre_tokenizer(hf *h, const shoal__jv *p, int depth) {
         if (!strcmp(pat, pat_gpt2)) h->rule = SHOAL__PRE_GPT2;
         else if (!strcmp(pat, pat_llama3)) h->rule = SHOAL__PRE_LLAMA3;
         else if (!strcmp(pat, pat_qwen2)) h->rule = SHOAL__PRE_QWEN2;
+        else if (!strcmp(pat, pat_tekken)) h->rule = SHOAL__PRE_TEKKEN;
+        else if (!strcmp(pat, pat_gpt4o)) h->rule = SHOAL__PRE_GPT4O;
         else
             return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
                                    "%s: pre_tokenizer Split: regex \"%.80s\" is not one of the GPT-2, "
-                                   "Llama-3 or Qwen2 rules", h->path, pat);
+                                   "Llama-3, Qwen2, Tekken or GPT-4o rules", h->path, pat);
         return SHOAL_OK;
     }
     if (shoal__json_str_eq(type, "Metaspace")) {
@@ -135,7 +164,21 @@ static int normalizer(hf *h, const shoal__jv *p, int depth) {
         return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
                                "%s: normalizer Replace: only \" \" -> \"\xE2\x96\x81\" is supported", h->path);
     }
-    if (shoal__json_str_eq(type, "NFC")) return SHOAL_OK; /* see the file comment */
+    char form_name[8];
+    size_t fl;
+    int form = !type || shoal__json_str(type, form_name, sizeof form_name, &fl) ? -1 : shoal__norm_by_name(form_name);
+    if (form > 0) {
+        int compat = form == SHOAL__NORM_NFKC || form == SHOAL__NORM_NFKD;
+        /* Replace " " -> "▁" is applied after normalization (encode.c), which is the same
+         * only for the canonical forms: NFKC/NFKD turn U+00A0, U+3000, ... into ' ' */
+        if (compat && h->spm_replace)
+            return shoal__tok_fail(h->err, h->errcap, SHOAL_ERR_UNSUPPORTED,
+                                   "%s: normalizer %s after Replace is not supported", h->path, form_name);
+        h->norm_seen = 1;
+        h->norm_compat |= compat;
+        h->norm_compose = form == SHOAL__NORM_NFC || form == SHOAL__NORM_NFKC;
+        return SHOAL_OK;
+    }
     return unsupported(h, "normalizer", type);
 }
 
@@ -182,7 +225,7 @@ int shoal__tok_load_hf_json_mem(const char *text, size_t size, const char *path,
         rc = shoal__tok_fail(err, errcap, SHOAL_ERR_FORMAT, "%s: no \"model\" object", path);
         goto out;
     }
-    hf h = {path, err, errcap, 0, SHOAL__PRE_NONE, 0, 0, 0, 0, 0, 0, 0};
+    hf h = {.path = path, .err = err, .errcap = errcap, .rule = SHOAL__PRE_NONE};
     const shoal__jv *mtype = shoal__json_get(model, "type");
     if (mtype && !shoal__json_str_eq(mtype, "BPE")) {
         rc = unsupported(&h, "model type", mtype);
@@ -207,7 +250,11 @@ int shoal__tok_load_hf_json_mem(const char *text, size_t size, const char *path,
                                      "%s: a Split followed by ByteLevel(use_regex) is not supported", path);
                 goto out;
             }
-            h.rule = SHOAL__PRE_GPT2;
+            h.rule = h.digits ? SHOAL__PRE_STARCODER : SHOAL__PRE_GPT2;
+        } else if (h.digits) {
+            rc = shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED,
+                                 "%s: pre_tokenizer Digits is supported only before ByteLevel(use_regex)", path);
+            goto out;
         }
     } else if (!h.spm_replace && !h.metaspace) {
         rc = shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED,
@@ -359,6 +406,9 @@ int shoal__tok_load_hf_json_mem(const char *text, size_t size, const char *path,
     prm.add_space_prefix = !bpe && (h.spm_prepend || (h.metaspace && h.metaspace_prefix));
     prm.bpe_prefix_space = bpe && h.prefix_space;
     prm.spm_by_rank = 1;
+    if (h.norm_seen)
+        prm.norm = h.norm_compose ? (h.norm_compat ? SHOAL__NORM_NFKC : SHOAL__NORM_NFC)
+                                  : (h.norm_compat ? SHOAL__NORM_NFKD : SHOAL__NORM_NFD);
     prm.n_tokens = n;
     prm.tokens = tokens;
     prm.types = types;

@@ -29,7 +29,33 @@ enum {
      * \s+(?!\S)|\s+ */
     SHOAL__PRE_LLAMA3 = 2,
     SHOAL__PRE_QWEN2 = 3, /* as LLAMA3 with \p{N} (one digit per word) */
+    /* StarCoder (llama.cpp: \p{N}, then the GPT-2 regex over the pieces between; HF: Digits
+     * with individual_digits, then ByteLevel): GPT-2 with every \p{N} a word of its own */
+    SHOAL__PRE_STARCODER = 4,
+    /* Tekken (Mistral Nemo): [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|
+     * [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}|
+     *  ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+    SHOAL__PRE_TEKKEN = 5,
+    /* GPT-4o / o200k (Llama-4): Tekken with (?i:'s|'t|'re|'ve|'m|'ll|'d)? after both letter
+     * alternatives and \p{N}{1,3} */
+    SHOAL__PRE_GPT4O = 6,
+    /* DeepSeek-V3 / R1: \p{N}{1,3}, then [一-龥぀-ゟ゠-ヿ]+, then over the pieces between
+     * [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
+     *  ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+  (text no alternative matches is a word too) */
+    SHOAL__PRE_DEEPSEEK3 = 7,
+    /* DeepSeek-Coder: [\r\n], then \s?\p{L}+, then \s?\p{P}+, then [一-龥ࠀ-一가-퟿]+, then \p{N},
+     * each regex over the pieces the previous ones left (shoal__pretok.brk) */
+    SHOAL__PRE_DEEPSEEK_CODER = 8,
+    /* DeepSeek LLM / V2: [\r\n], then \s?[A-Za-zµÀ-ÖØ-öø-ƺ...]+ (an explicit list of cased
+     * letters), then \s?[!-/:-~！-／：-～‘-‟　-。]+, then \s+$, then [一-龥ࠀ-一가-퟿]+, then \p{N}+ */
+    SHOAL__PRE_DEEPSEEK_LLM = 9,
 };
+/* Rules that need more than the four classes: letter case, marks, \p{P}\p{S} (shoal__pretok.kase). */
+#define SHOAL__PRE_NEEDS_CASE(rule) \
+    ((rule) == SHOAL__PRE_TEKKEN || (rule) == SHOAL__PRE_GPT4O || (rule) == SHOAL__PRE_DEEPSEEK3 || \
+     (rule) == SHOAL__PRE_DEEPSEEK_CODER || (rule) == SHOAL__PRE_DEEPSEEK_LLM)
+/* Rules whose words are worked out for the whole text at load time (shoal__pretok.brk). */
+#define SHOAL__PRE_STAGED(rule) ((rule) == SHOAL__PRE_DEEPSEEK_CODER || (rule) == SHOAL__PRE_DEEPSEEK_LLM)
 
 /* Per-token attribute bits beyond the type (from tokenizer.json added_tokens). */
 enum { SHOAL__ATTR_LSTRIP = 1, SHOAL__ATTR_RSTRIP = 2 };
@@ -44,6 +70,7 @@ typedef struct shoal__tok_params {
     int bpe_prefix_space;        /* BPE: HF ByteLevel add_prefix_space */
     int spm_ascii_space;         /* SPM: the space symbol is ' ' (llama2.c) instead of U+2581 */
     int spm_by_rank;             /* SPM: merge order from the merge list (HF), not from scores */
+    int norm;                    /* SHOAL__NORM_* (normalize.h) applied to each text fragment */
     size_t n_tokens;
     const shoal_vocab_str *tokens; /* [n_tokens]; an entry with ptr NULL is an unused hole */
     const float *scores;         /* [n_tokens] or NULL */
@@ -79,6 +106,7 @@ struct shoal_tokenizer {
     size_t pair_mask;
 
     int pre, ignore_merges, add_space_prefix, bpe_prefix_space, spm_ascii_space;
+    int norm; /* SHOAL__NORM_*: Unicode normalization of the text between added tokens */
     /* SPM: no token has the space symbol after another character ("a▁b"), so no merge can
      * join a character to a following space symbol and encode may split the text there */
     int spm_split;
@@ -122,10 +150,25 @@ typedef struct shoal__pretok {
     uint32_t *cp;   /* [n_chars] code points */
     uint8_t *cls;   /* [n_chars] SHOAL__UC_* */
     uint32_t *off;  /* [n_chars + 1] byte offsets */
+    uint8_t *kase;  /* [n_chars] SHOAL__UCASE_* (unicode.h) | SHOAL__PRETOK_*, filled only for
+                       SHOAL__PRE_NEEDS_CASE rules */
+    uint8_t *brk;   /* [n_chars + 1] 1 where a word starts (and at n_chars), for SHOAL__PRE_STAGED */
+    int rule;       /* SHOAL__PRE_*: set by the caller before loading; decides kase and brk */
     size_t n_chars, cap;
 } shoal__pretok;
-/* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. */
-int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len);
+enum {
+    SHOAL__PRETOK_PS = 4,  /* in [\p{P}\p{S}] */
+    SHOAL__PRETOK_CJK = 8, /* in DeepSeek-V3's [一-龥぀-ゟ゠-ヿ]: U+4E00..U+9FA5, U+3040..U+30FF */
+    SHOAL__PRETOK_P = 16,  /* in \p{P} (DeepSeek-Coder) */
+    SHOAL__PRETOK_CJK_CODER = 32, /* in DeepSeek-Coder's [一-龥ࠀ-一가-퟿]: U+0800..U+9FA5, U+AC00..U+D7FF */
+    SHOAL__PRETOK_LLM_LETTER = 64, /* in DeepSeek LLM's letter list */
+    SHOAL__PRETOK_LLM_PUNCT = 128, /* in DeepSeek LLM's [!-/:-~！-／：-～‘-‟　-。] */
+};
+/* Decodes text[0..len) into pt (growing it); SHOAL_ERR_NOMEM on allocation failure. With norm
+ * (SHOAL__NORM_*, not NONE) it runs that form's quick check on the way and sets *unnormalized
+ * to 1 when the text may change under it (pt is then incomplete: normalize and load again),
+ * else to 0. */
+int shoal__pretok_load(shoal__pretok *pt, const unsigned char *text, size_t len, int norm, int *unnormalized);
 /* End (char index) of the word starting at char i, > i. */
 size_t shoal__pretok_next(const shoal__pretok *pt, int rule, size_t i);
 void shoal__pretok_free(shoal__pretok *pt);

@@ -60,8 +60,9 @@ out:
 }
 
 /* GGUF tokenizer.ggml.pre names, as llama.cpp spells them, mapped to the rules implemented here.
- * Names whose rule is another regex (deepseek, starcoder, chatglm, ...) are left out on purpose:
- * silently splitting their text with a wrong rule would give wrong ids. */
+ * Names whose rule is another regex (deepseek, falcon, chatglm, gpt-4o, ...) are left out on
+ * purpose: silently splitting their text with a wrong rule would give wrong ids. The rules per
+ * name follow llama.cpp's llama-vocab.cpp (which regex list each pre-tokenizer type gets). */
 static const struct {
     const char *name;
     int rule, ignore_merges;
@@ -74,6 +75,16 @@ static const struct {
     {"falcon3", SHOAL__PRE_LLAMA3, 1},  {"smaug-bpe", SHOAL__PRE_LLAMA3, 0},
     {"dbrx", SHOAL__PRE_LLAMA3, 0},     {"qwen2", SHOAL__PRE_QWEN2, 0},
     {"deepseek-r1-qwen", SHOAL__PRE_QWEN2, 0}, {"megrez", SHOAL__PRE_QWEN2, 0},
+    {"stablelm2", SHOAL__PRE_QWEN2, 0}, {"exaone4", SHOAL__PRE_GPT2, 0},
+    /* \p{N} then the GPT-2 regex: StarCoder and the vocabularies derived from it */
+    {"starcoder", SHOAL__PRE_STARCODER, 0}, {"refact", SHOAL__PRE_STARCODER, 0},
+    {"command-r", SHOAL__PRE_STARCODER, 0}, {"smollm", SHOAL__PRE_STARCODER, 0},
+    {"codeshell", SHOAL__PRE_STARCODER, 0}, {"exaone", SHOAL__PRE_STARCODER, 0},
+    {"minerva-7b", SHOAL__PRE_STARCODER, 0},
+    /* case-aware letter runs (Hugging Face's regexes; see pretok.c) */
+    {"tekken", SHOAL__PRE_TEKKEN, 1},   {"gpt-4o", SHOAL__PRE_GPT4O, 0},
+    {"llama4", SHOAL__PRE_GPT4O, 0},    {"deepseek-v3", SHOAL__PRE_DEEPSEEK3, 0},
+    {"deepseek-coder", SHOAL__PRE_DEEPSEEK_CODER, 0}, {"deepseek-llm", SHOAL__PRE_DEEPSEEK_LLM, 0},
 };
 
 int shoal__tok_pre_by_name(const char *name, int *ignore_merges) {

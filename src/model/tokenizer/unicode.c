@@ -35,6 +35,27 @@ int shoal__unicode_class(uint32_t cp) {
     return SHOAL__UC_OTHER;
 }
 
+int shoal__unicode_case(uint32_t cp) {
+    if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? SHOAL__UCASE_UPPER : cp >= 'a' && cp <= 'z' ? SHOAL__UCASE_LOWER : 0;
+    if (cp == SHOAL__UNICODE_INVALID) return 0;
+    if (in_ranges(shoal__unicode_mark, shoal__unicode_mark_count, cp)) return SHOAL__UCASE_BOTH;
+    if (!in_ranges(shoal__unicode_letter, shoal__unicode_letter_count, cp)) return 0;
+    if (in_ranges(shoal__unicode_lower, shoal__unicode_lower_count, cp)) return SHOAL__UCASE_LOWER;
+    if (in_ranges(shoal__unicode_upper, shoal__unicode_upper_count, cp)) return SHOAL__UCASE_UPPER;
+    return SHOAL__UCASE_BOTH; /* Lm, Lo */
+}
+
+int shoal__unicode_is_ps(uint32_t cp) {
+    if (cp < 0x80) return cp > 0x20 && cp < 0x7F && !((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') && !(cp >= '0' && cp <= '9');
+    if (cp == SHOAL__UNICODE_INVALID) return 0;
+    return in_ranges(shoal__unicode_punct_symbol, shoal__unicode_punct_symbol_count, cp);
+}
+
+int shoal__unicode_is_punct(uint32_t cp) {
+    if (cp == SHOAL__UNICODE_INVALID) return 0;
+    return in_ranges(shoal__unicode_punct, shoal__unicode_punct_count, cp);
+}
+
 size_t shoal__utf8_lead_len(unsigned char c) {
     if (c < 0x80) return 1;
     if (c < 0xC2) return 0; /* continuation, or the lead of an overlong 2-byte form */

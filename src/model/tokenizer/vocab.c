@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/tok_internal.h"
 #include "model/tokenizer/unicode.h"
 
@@ -244,6 +245,8 @@ int shoal__tok_build(const shoal__tok_params *p, shoal_tokenizer **out, char *er
     *out = NULL;
     if (p->kind != SHOAL_TOKENIZER_SPM && p->kind != SHOAL_TOKENIZER_BPE)
         return shoal__tok_fail(err, errcap, SHOAL_ERR_INVALID, "%s: unknown tokenizer kind", src);
+    if (p->norm < SHOAL__NORM_NONE || p->norm > SHOAL__NORM_NFKD)
+        return shoal__tok_fail(err, errcap, SHOAL_ERR_INVALID, "%s: unknown normalization form", src);
     if (p->n_tokens == 0 || !p->tokens)
         return shoal__tok_fail(err, errcap, SHOAL_ERR_FORMAT, "%s: the vocabulary is empty", src);
     if (p->n_tokens > SHOAL__TOK_MAX_TOKENS)
@@ -357,6 +360,7 @@ int shoal__tok_build(const shoal__tok_params *p, shoal_tokenizer **out, char *er
     t->add_space_prefix = spm && p->add_space_prefix;
     t->bpe_prefix_space = !spm && p->bpe_prefix_space;
     t->spm_ascii_space = spm && p->spm_ascii_space;
+    t->norm = p->norm;
 
     add_eog(t, t->eos);
     add_eog(t, t->eot);
