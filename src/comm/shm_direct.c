@@ -3,18 +3,17 @@
  * Where every pair of ranks can read each other's memory (the single-copy probe of
  * shm_setup.c), a ring of messages is not needed: each rank publishes the addresses of its
  * buffers in the group area, reduces its own block of the result by reading that block of
- * every peer's input (process_vm_readv into a small cache-resident buffer), and copies every
- * other block from the peer that reduced it, chunk by chunk as the owner finishes each. The
- * area's counters order the phases:
+ * every peer's input (process_vm_readv into a small cache-resident buffer), then copies every
+ * other block from the peer that reduced it. The area's counters order the phases:
  *
  *   READY  addresses published            -> peers' inputs may be read
- *   MID    chunks of own block reduced    -> those chunks of the result may be read
+ *   MID    own block reduced              -> results may be read; inputs are free
  *   DONE   every other block copied       -> own buffers are the caller's again
  *
  * Each rank moves (n-1)/n of the buffer in and reduces 1/n of it, as the ring does, but
- * without messages, and each result chunk is read while it is still in its owner's cache.
- * Every block is reduced in rank order, as the small path of shm_coll.c does, so all ranks
- * get the same bits. */
+ * with three synchronisations instead of 2(n-1) message steps per chunk. Every block is
+ * reduced in rank order, as the small path of shm_coll.c does, so all ranks get the same
+ * bits. */
 #define _GNU_SOURCE 1 /* process_vm_readv */
 #include <errno.h>
 #include <stdlib.h>
@@ -110,18 +109,6 @@ static int reduce_chunk(shoal_comm *c, const uint8_t *src, uint8_t *dst, const u
     return SHOAL_OK;
 }
 
-/* Element range of chunk i of block b; 0 when the block has no chunk i. */
-static size_t chunk(size_t count, int n, int b, size_t i, size_t ce, size_t *off) {
-    size_t boff, blen;
-    shoal__coll_block(count, n, b, &boff, &blen);
-    if (i * ce >= blen) return 0;
-    *off = boff + i * ce;
-    return blen - i * ce < ce ? blen - i * ce : ce;
-}
-
-/* MID counts reduced chunks within an operation: (seq << MID_SHIFT) + chunks done. */
-#define MID_SHIFT 24
-
 int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t,
                                 shoal_op op) {
     shoal__mesh *m = c->mesh;
@@ -131,10 +118,6 @@ int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_
     uint64_t seq = ++c->shm_seq, srcs[MAX_RANKS], dsts[MAX_RANKS];
     uint8_t mine[16], *tmp = scratch(c);
     if (!tmp) return shoal__comm_fail(c, SHOAL_ERR_NOMEM, NULL, 0, "all-reduce: out of memory");
-    size_t off0, len0, steps;
-    shoal__coll_block(count, n, 0, &off0, &len0); /* block 0 is the longest */
-    steps = (len0 + ce - 1) / ce;
-    if (steps >= (1u << MID_SHIFT)) return SHOAL_ERR_INVALID; /* > 2 TiB per rank: not reached (max_message) */
     shoal__put_u64(mine, (uint64_t)(uintptr_t)src);
     shoal__put_u64(mine + 8, (uint64_t)(uintptr_t)dst);
     int st = shoal__shm_publish(c, seq, mine, sizeof mine, deadline);
@@ -144,23 +127,24 @@ int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_
         srcs[r] = shoal__get_u64(shoal__shm_slot(m, r, seq));
         dsts[r] = shoal__get_u64(shoal__shm_slot(m, r, seq) + 8);
     }
-    /* Step i: reduce chunk i of our block, then copy chunk i of every other block from its
-     * owner as soon as that owner has reduced it — while it is still in the owner's cache.
-     * In place, that copy overwrites our input of chunk i of that block, which its owner has
-     * read by then (it reduced the chunk). A rank that fails raises nothing more: the others
-     * stop at their next wait (failure or deadline). */
-    uint64_t mid0 = seq << MID_SHIFT;
-    for (size_t i = 0; i < steps && st == SHOAL_OK; i++) {
-        size_t o, k = chunk(count, n, m->rank, i, ce, &o);
-        if (k) st = reduce_chunk(c, src, dst, srcs, o * esz, k, t, op, tmp);
-        if (st != SHOAL_OK) break;
-        shoal__shm_raise(c, SHOAL__SHM_MID, mid0 + i + 1);
-        for (int d = 1; d < n && st == SHOAL_OK; d++) {
-            int r = (m->rank + d) % n; /* start at the next rank: spread the readers */
-            if (!(k = chunk(count, n, r, i, ce, &o))) continue;
-            st = shoal__shm_wait_rank(c, r, SHOAL__SHM_MID, mid0 + i + 1, deadline);
-            if (st == SHOAL_OK) st = pull(c, r, (uint8_t *)dst + o * esz, dsts[r] + o * esz, k * esz);
-        }
+    /* Our block, chunk by chunk. (Copying each other block as soon as its owner has reduced a
+     * chunk was measured slower: the ranks then wait for each other at every chunk.) A rank
+     * that fails raises nothing more: the others stop at their next wait. */
+    size_t off, len;
+    shoal__coll_block(count, n, m->rank, &off, &len);
+    for (size_t o = off; o < off + len && st == SHOAL_OK; o += ce) {
+        size_t k = off + len - o < ce ? off + len - o : ce;
+        st = reduce_chunk(c, src, dst, srcs, o * esz, k, t, op, tmp);
+    }
+    if (st != SHOAL_OK) return st;
+    /* In place, the copies below overwrite our input of the other blocks: every rank has read
+     * those (reduced its own block) once MID is raised everywhere. */
+    shoal__shm_raise(c, SHOAL__SHM_MID, seq);
+    if ((st = shoal__shm_wait_all(c, SHOAL__SHM_MID, seq, deadline)) != SHOAL_OK) return st;
+    for (int d = 1; d < n && st == SHOAL_OK; d++) {
+        int r = (m->rank + d) % n; /* start at the next rank: spread the readers */
+        shoal__coll_block(count, n, r, &off, &len);
+        if (len) st = pull(c, r, (uint8_t *)dst + off * esz, dsts[r] + off * esz, len * esz);
     }
     if (st != SHOAL_OK) return st;
     shoal__shm_raise(c, SHOAL__SHM_DONE, seq);
