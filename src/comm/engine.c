@@ -1012,6 +1012,7 @@ void shoal__engine_poll_nowait(shoal__mesh *m) {
 }
 
 #define YIELD_AFTER_S 5e-6
+#define REF_SPIN_MAX_S 2e-3
 
 int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
                        int (*stop_check)(void *arg), void *arg) {
@@ -1034,7 +1035,10 @@ int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
             m->progressing = 1;
             /* Spin briefly (a reply often comes within microseconds), then block. Traffic
              * restarts the spin: a thread serving a stream of messages stays awake. */
-            int ms = now < spin_until ? 0 : shoal__ms_until(deadline, 100);
+            /* A peer copying one of our DATA_REF messages answers when it is done: a sleep now
+             * would add a wake-up to every large message, so spin on for a while. */
+            int spin = now < spin_until || (m->ref_out && now - t0 < REF_SPIN_MAX_S);
+            int ms = spin ? 0 : shoal__ms_until(deadline, 100);
             uint64_t before = m->activity;
             shoal__engine_poll_once(m, ms);
             if (m->activity != before && m->spin_us > 0 && r->state != REQ_DONE)

@@ -53,7 +53,7 @@ static const shoal_setting_info registry[] = {
      "size of each shared-memory data-lane ring (a power of two)"},
     {"shm_cma", "SHOAL_SHM_CMA", "bool", "1",
      "large messages between same-host ranks are read straight from the sender's memory (process_vm_readv, one copy) where the system allows it"},
-    {"shm_cma_min", "SHOAL_SHM_CMA_MIN", "bytes", "64K",
+    {"shm_cma_min", "SHOAL_SHM_CMA_MIN", "bytes", "256K",
      "messages of at least this size take the single-copy path"},
     {"shm_direct_min", "SHOAL_SHM_DIRECT_MIN", "bytes", "256K",
      "a blocking all-reduce of an all-local group of at least this size reads the peers' buffers directly instead of passing messages (needs shm_cma)"},
