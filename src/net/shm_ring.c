@@ -10,8 +10,10 @@
 
 void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init) {
     r->ctl = mem;
+    r->tail_seen = 0;
     r->data = (uint8_t *)mem + SHOAL__RING_CTL_BYTES;
     r->mask = size - 1;
+    if (!init) r->tail_seen = atomic_load(&r->ctl->tail);
     if (init) {
         atomic_store(&r->ctl->head, 0);
         atomic_store(&r->ctl->tail, 0);
@@ -43,8 +45,13 @@ static void get(const shoal__ring *r, uint64_t pos, uint8_t *dst, size_t len) {
 
 size_t shoal__ring_writev(shoal__ring *r, const struct iovec *iov, int n) {
     uint64_t head = atomic_load_explicit(&r->ctl->head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
-    size_t space = (size_t)(r->mask + 1 - (head - tail)), done = 0;
+    size_t want = 0, done = 0;
+    for (int i = 0; i < n; i++) want += iov[i].iov_len;
+    size_t space = (size_t)(r->mask + 1 - (head - r->tail_seen));
+    if (space < want) { /* only then look at where the consumer really is */
+        r->tail_seen = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+        space = (size_t)(r->mask + 1 - (head - r->tail_seen));
+    }
     for (int i = 0; i < n && space > 0; i++) {
         size_t len = iov[i].iov_len < space ? iov[i].iov_len : space;
         put(r, head + done, iov[i].iov_base, len);

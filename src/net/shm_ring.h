@@ -33,6 +33,10 @@ typedef struct shoal__ring {
     shoal__ring_ctl *ctl;
     uint8_t *data;
     uint64_t mask;
+    /* producer only, in its own memory: the consumer's tail as last read. The shared tail's
+     * cache line lives with the consumer, so reading it costs a cross-core miss; the
+     * producer reads it again only when the cached value shows too little space. */
+    uint64_t tail_seen;
 } shoal__ring;
 
 /* Bytes a ring of `size` data bytes takes in a segment. */
