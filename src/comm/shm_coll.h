@@ -25,6 +25,13 @@ int shoal__shm_broadcast(shoal_comm *c, void *buf, size_t bytes, int root);
 int shoal__shm_direct_ok(shoal_comm *c, size_t bytes);
 int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t,
                                 shoal_op op);
+/* The same idea for the other large blocking collectives of such a group: reduce-scatter
+ * reduces our block from the peers' inputs; all-gather and broadcast copy each block straight
+ * from the rank that has it (dst/buf as in the public calls; bs: bytes per rank). */
+int shoal__shm_direct_reduce_scatter(shoal_comm *c, const void *src, void *dst, size_t recvcount, shoal_dtype t,
+                                     shoal_op op);
+int shoal__shm_direct_allgather(shoal_comm *c, const void *src, void *dst, size_t bs);
+int shoal__shm_direct_broadcast(shoal_comm *c, void *buf, size_t bytes, int root);
 
 /* The area's building blocks, shared by shm_coll.c and shm_direct.c. Every rank has three
  * counters: READY (its slot holds operation seq's data), MID (it finished the middle phase of

@@ -62,7 +62,7 @@ static int pull(shoal_comm *c, int peer, void *dst, uint64_t addr, size_t len) {
         ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
-            return shoal__comm_fail(c, SHOAL_ERR_PEER_FAILED, &peer, 1, "all-reduce: cannot read rank %d's buffer: %s",
+            return shoal__comm_fail(c, SHOAL_ERR_PEER_FAILED, &peer, 1, "collective: cannot read rank %d's buffer: %s",
                                     peer, n < 0 ? strerror(errno) : "nothing read");
         got += (size_t)n;
     }
@@ -86,13 +86,13 @@ static int operand(shoal_comm *c, int r, const uint8_t *mine, const uint64_t *sr
     return pull(c, r, tmp, srcs[r] + bo, kb);
 }
 
-/* Reduces chunk i of this rank's block into dst, in rank order. */
-static int reduce_chunk(shoal_comm *c, const uint8_t *src, uint8_t *dst, const uint64_t *srcs, size_t bo, size_t k,
+/* Reduces, in rank order, the k elements at byte offset bo of every rank's input into out;
+ * mine is our own input there (out may be the same memory). */
+static int reduce_chunk(shoal_comm *c, const uint8_t *mine, uint8_t *out, const uint64_t *srcs, size_t bo, size_t k,
                         shoal_dtype t, shoal_op op, uint8_t *tmp) {
     shoal__mesh *m = c->mesh;
     size_t kb = k * shoal_dtype_size(t);
-    const uint8_t *mine = src + bo;
-    if (src == dst && m->rank >= 2) { /* in place, the first step overwrites our input */
+    if (mine == out && m->rank >= 2) { /* in place, the first step overwrites our input */
         memcpy(tmp + 2 * PULL_CHUNK, mine, kb);
         mine = tmp + 2 * PULL_CHUNK;
     }
@@ -100,42 +100,65 @@ static int reduce_chunk(shoal_comm *c, const uint8_t *src, uint8_t *dst, const u
     int st = operand(c, 0, mine, srcs, bo, kb, tmp, &a);
     if (st == SHOAL_OK) st = operand(c, 1, mine, srcs, bo, kb, tmp + PULL_CHUNK, &b);
     if (st != SHOAL_OK) return st;
-    shoal__reduce_pair(dst + bo, a, b, k, t, op);
+    shoal__reduce_pair(out, a, b, k, t, op);
     for (int r = 2; r < m->size; r++) {
         if ((st = operand(c, r, mine, srcs, bo, kb, tmp, &b)) != SHOAL_OK) return st;
-        shoal__reduce_into(dst + bo, b, k, t, op);
+        shoal__reduce_into(out, b, k, t, op);
     }
-    if (op == SHOAL_AVG) shoal__avg_finish(dst + bo, k, t, m->size);
+    if (op == SHOAL_AVG) shoal__avg_finish(out, k, t, m->size);
     return SHOAL_OK;
+}
+
+/* Reduces elements [off, off + len) of everyone's input into out (len elements). */
+static int reduce_range(shoal_comm *c, const uint8_t *src, uint8_t *out, const uint64_t *srcs, size_t off, size_t len,
+                        shoal_dtype t, shoal_op op, uint8_t *tmp) {
+    size_t esz = shoal_dtype_size(t), ce = PULL_CHUNK / esz;
+    int st = SHOAL_OK;
+    for (size_t o = off; o < off + len && st == SHOAL_OK; o += ce) {
+        size_t k = off + len - o < ce ? off + len - o : ce;
+        st = reduce_chunk(c, src + o * esz, out + (o - off) * esz, srcs, o * esz, k, t, op, tmp);
+    }
+    return st;
+}
+
+/* Phase 1 of every operation here: publish our two addresses, wait for everyone's, read them. */
+static int exchange(shoal_comm *c, uint64_t seq, const void *a, const void *b, uint64_t *as, uint64_t *bs,
+                    double deadline) {
+    shoal__mesh *m = c->mesh;
+    uint8_t mine[16];
+    shoal__put_u64(mine, (uint64_t)(uintptr_t)a);
+    shoal__put_u64(mine + 8, (uint64_t)(uintptr_t)b);
+    int st = shoal__shm_publish(c, seq, mine, sizeof mine, deadline);
+    if (st == SHOAL_OK) st = shoal__shm_wait_all(c, SHOAL__SHM_READY, seq, deadline);
+    for (int r = 0; r < m->size && st == SHOAL_OK; r++) {
+        as[r] = shoal__get_u64(shoal__shm_slot(m, r, seq));
+        bs[r] = shoal__get_u64(shoal__shm_slot(m, r, seq) + 8);
+    }
+    return st;
+}
+
+/* Last phase: our buffers are the caller's again once every peer is done reading them. */
+static int finish_all(shoal_comm *c, uint64_t seq, double deadline) {
+    shoal__shm_raise(c, SHOAL__SHM_DONE, seq);
+    return shoal__shm_wait_all(c, SHOAL__SHM_DONE, seq, deadline);
 }
 
 int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t,
                                 shoal_op op) {
     shoal__mesh *m = c->mesh;
     int n = m->size;
-    size_t esz = shoal_dtype_size(t), ce = PULL_CHUNK / esz;
+    size_t esz = shoal_dtype_size(t), off, len;
     double deadline = shoal__deadline_in(c->timeout_s);
     uint64_t seq = ++c->shm_seq, srcs[MAX_RANKS], dsts[MAX_RANKS];
-    uint8_t mine[16], *tmp = scratch(c);
+    uint8_t *tmp = scratch(c);
     if (!tmp) return shoal__comm_fail(c, SHOAL_ERR_NOMEM, NULL, 0, "all-reduce: out of memory");
-    shoal__put_u64(mine, (uint64_t)(uintptr_t)src);
-    shoal__put_u64(mine + 8, (uint64_t)(uintptr_t)dst);
-    int st = shoal__shm_publish(c, seq, mine, sizeof mine, deadline);
-    if (st == SHOAL_OK) st = shoal__shm_wait_all(c, SHOAL__SHM_READY, seq, deadline);
+    int st = exchange(c, seq, src, dst, srcs, dsts, deadline);
     if (st != SHOAL_OK) return st;
-    for (int r = 0; r < n; r++) {
-        srcs[r] = shoal__get_u64(shoal__shm_slot(m, r, seq));
-        dsts[r] = shoal__get_u64(shoal__shm_slot(m, r, seq) + 8);
-    }
     /* Our block, chunk by chunk. (Copying each other block as soon as its owner has reduced a
      * chunk was measured slower: the ranks then wait for each other at every chunk.) A rank
      * that fails raises nothing more: the others stop at their next wait. */
-    size_t off, len;
     shoal__coll_block(count, n, m->rank, &off, &len);
-    for (size_t o = off; o < off + len && st == SHOAL_OK; o += ce) {
-        size_t k = off + len - o < ce ? off + len - o : ce;
-        st = reduce_chunk(c, src, dst, srcs, o * esz, k, t, op, tmp);
-    }
+    st = reduce_range(c, src, (uint8_t *)dst + off * esz, srcs, off, len, t, op, tmp);
     if (st != SHOAL_OK) return st;
     /* In place, the copies below overwrite our input of the other blocks: every rank has read
      * those (reduced its own block) once MID is raised everywhere. */
@@ -146,8 +169,42 @@ int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_
         shoal__coll_block(count, n, r, &off, &len);
         if (len) st = pull(c, r, (uint8_t *)dst + off * esz, dsts[r] + off * esz, len * esz);
     }
-    if (st != SHOAL_OK) return st;
-    shoal__shm_raise(c, SHOAL__SHM_DONE, seq);
-    /* peers may still be copying our block: the buffers are the caller's only after all are done */
-    return shoal__shm_wait_all(c, SHOAL__SHM_DONE, seq, deadline);
+    return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
+}
+
+int shoal__shm_direct_reduce_scatter(shoal_comm *c, const void *src, void *dst, size_t recvcount, shoal_dtype t,
+                                     shoal_op op) {
+    shoal__mesh *m = c->mesh;
+    double deadline = shoal__deadline_in(c->timeout_s);
+    uint64_t seq = ++c->shm_seq, srcs[MAX_RANKS], unused[MAX_RANKS];
+    uint8_t *tmp = scratch(c);
+    if (!tmp) return shoal__comm_fail(c, SHOAL_ERR_NOMEM, NULL, 0, "reduce-scatter: out of memory");
+    int st = exchange(c, seq, src, dst, srcs, unused, deadline);
+    if (st == SHOAL_OK)
+        st = reduce_range(c, src, dst, srcs, (size_t)m->rank * recvcount, recvcount, t, op, tmp);
+    return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
+}
+
+int shoal__shm_direct_allgather(shoal_comm *c, const void *src, void *dst, size_t bs) {
+    shoal__mesh *m = c->mesh;
+    int n = m->size;
+    double deadline = shoal__deadline_in(c->timeout_s);
+    uint64_t seq = ++c->shm_seq, blocks[MAX_RANKS], unused[MAX_RANKS];
+    uint8_t *own = (uint8_t *)dst + (size_t)m->rank * bs;
+    if (src != dst && src != own) memcpy(own, src, bs);
+    /* peers read our block where it now is: in our result */
+    int st = exchange(c, seq, own, NULL, blocks, unused, deadline);
+    for (int d = 1; d < n && st == SHOAL_OK; d++) {
+        int r = (m->rank + d) % n;
+        st = pull(c, r, (uint8_t *)dst + (size_t)r * bs, blocks[r], bs);
+    }
+    return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
+}
+
+int shoal__shm_direct_broadcast(shoal_comm *c, void *buf, size_t bytes, int root) {
+    double deadline = shoal__deadline_in(c->timeout_s);
+    uint64_t seq = ++c->shm_seq, bufs[MAX_RANKS], unused[MAX_RANKS];
+    int st = exchange(c, seq, buf, NULL, bufs, unused, deadline);
+    if (st == SHOAL_OK && c->mesh->rank != root) st = pull(c, root, buf, bufs[root], bytes);
+    return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "comm/coll/coll_util.h"
+#include "comm/shm_coll.h"
 
 typedef struct allgather_args {
     const void *sendbuf;
@@ -62,6 +63,11 @@ static int allgather_start(shoal_comm *c, const char *what, const void *sendbuf,
         (st = shoal__coll_arg_buf(c, what, "sendbuf", sendbuf, bytes)) ||
         (st = shoal__coll_arg_buf(c, what, "recvbuf", recvbuf, total)))
         return st;
+    /* large blocking all-gather of an all-local world group: straight from the peers' buffers
+     * (measured faster than the ring from 4 MiB on, 2 ranks; slower below: both ranks then
+     * copy through the kernel at once) */
+    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && total >= (4u << 20) && shoal__shm_direct_ok(c, total))
+        return shoal__shm_direct_allgather(c, sendbuf, recvbuf, bytes);
     allgather_args a = {sendbuf, recvbuf, count, dtype};
     return shoal__coll_run(c, allgather_body, &a, sizeof a, req);
 }
