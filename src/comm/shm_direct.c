@@ -1,4 +1,4 @@
-/* Large all-reduce of an all-local world group, straight from the peers' buffers.
+/* Large collectives of an all-local world group, straight from the peers' buffers.
  *
  * Where every pair of ranks can read each other's memory (the single-copy probe of
  * shm_setup.c), a ring of messages is not needed: each rank publishes the addresses of its
@@ -13,7 +13,8 @@
  * Each rank moves (n-1)/n of the buffer in and reduces 1/n of it, as the ring does, but
  * with three synchronisations instead of 2(n-1) message steps per chunk. Every block is
  * reduced in rank order, as the small path of shm_coll.c does, so all ranks get the same
- * bits. */
+ * bits. Reduce-scatter is the first half of that; all-gather and broadcast copy each block
+ * from the rank that has it. */
 #define _GNU_SOURCE 1 /* process_vm_readv */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ int shoal__shm_direct_ok(shoal_comm *c, size_t bytes) {
     shoal__mesh *m = c->mesh;
     if (bytes < m->direct_min || c->size < 2 || c->size > MAX_RANKS || !shoal__shm_coll_ok(c, 0)) return 0;
     if (c->shm_direct == 0) {
-        /* decided once per group, by all ranks together: the first large all-reduce asks */
+        /* decided once per group, by all ranks together: the first large collective asks */
         int32_t mine = local_verdict(m), all = 0;
         if (shoal__shm_allreduce(c, &mine, &all, 1, SHOAL_I32, SHOAL_MIN) != SHOAL_OK) return 0;
         c->shm_direct = all ? 1 : -1;
