@@ -114,10 +114,41 @@ static int describe(shoal_cluster *c, int rank, int rc, const char *what, const 
                 detail ? detail : "");
 }
 
-/* Calls name on every rank in ranks[] at once (args[i] of lens[i] bytes) and waits for all.
- * replies[i] / rlens[i] receive the replies (the caller frees them). */
-static int call_all(shoal_cluster *c, const char *name, const char *what, const int *ranks, int nr, cl_wbuf *args,
-                    void **replies, size_t *rlens, double timeout) {
+/* One round of calls to several workers: each worker's rank, arguments and reply. */
+typedef struct cl_fanout {
+    int n;
+    int *ranks;
+    cl_wbuf *args;
+    void **rep;
+    size_t *rl;
+} cl_fanout;
+
+static int fanout_init(shoal_cluster *c, cl_fanout *f, int n) {
+    f->n = n;
+    f->ranks = calloc((size_t)n, sizeof *f->ranks);
+    f->args = calloc((size_t)n, sizeof *f->args);
+    f->rep = calloc((size_t)n, sizeof *f->rep);
+    f->rl = calloc((size_t)n, sizeof *f->rl);
+    if (!f->ranks || !f->args || !f->rep || !f->rl) return fail(c, SHOAL_ERR_NOMEM, "out of memory");
+    return SHOAL_OK;
+}
+
+static void fanout_free(cl_fanout *f) {
+    for (int i = 0; f->rep && i < f->n; i++) free(f->rep[i]);
+    for (int i = 0; f->args && i < f->n; i++) free(f->args[i].p);
+    free(f->ranks);
+    free(f->args);
+    free(f->rep);
+    free(f->rl);
+}
+
+/* Calls name on every rank of f at once (f->args[i] to f->ranks[i]) and waits for all; f->rep[i]
+ * / f->rl[i] receive the replies (fanout_free frees them). */
+static int call_all(shoal_cluster *c, const char *name, const char *what, cl_fanout *f, double timeout) {
+    const int *ranks = f->ranks, nr = f->n;
+    cl_wbuf *args = f->args;
+    void **replies = f->rep;
+    size_t *rlens = f->rl;
     shoal_future **fs = calloc((size_t)nr, sizeof *fs);
     if (!fs) return fail(c, SHOAL_ERR_NOMEM, "out of memory");
     int rc = SHOAL_OK, bad = -1;
@@ -230,53 +261,22 @@ static int plan(shoal_cluster *c, char *err, size_t errcap) {
     return rc;
 }
 
-/* One round of calls to several workers: each worker's rank, arguments and reply. */
-typedef struct cl_fanout {
-    int n;
-    int *ranks;
-    cl_wbuf *args;
-    void **rep;
-    size_t *rl;
-} cl_fanout;
-
-static int fanout_init(shoal_cluster *c, cl_fanout *f, int n) {
-    f->n = n;
-    f->ranks = calloc((size_t)n, sizeof *f->ranks);
-    f->args = calloc((size_t)n, sizeof *f->args);
-    f->rep = calloc((size_t)n, sizeof *f->rep);
-    f->rl = calloc((size_t)n, sizeof *f->rl);
-    if (!f->ranks || !f->args || !f->rep || !f->rl) return fail(c, SHOAL_ERR_NOMEM, "out of memory");
-    return SHOAL_OK;
-}
-
-static void fanout_free(cl_fanout *f) {
-    for (int i = 0; f->rep && i < f->n; i++) free(f->rep[i]);
-    for (int i = 0; f->args && i < f->n; i++) free(f->args[i].p);
-    free(f->ranks);
-    free(f->args);
-    free(f->rep);
-    free(f->rl);
-}
 
 /* cluster.hello to every worker: capacity, threads, pid, host, own copy. */
 static int hello(shoal_cluster *c) {
     int N = c->nw;
     cl_fanout f = {0};
     int rc = fanout_init(c, &f, N);
-    int *ranks = f.ranks;
-    cl_wbuf *args = f.args;
-    void **rep = f.rep;
-    size_t *rl = f.rl;
     if (rc) goto out;
     for (int i = 0; i < N; i++) {
-        ranks[i] = i + 1;
-        cl_w_u32(&args[i], SHOAL_CLUSTER_PROTOCOL);
-        cl_w_str(&args[i], c->model_path);
-        shoal__cl_w_files(&args[i], &c->files, 0);
+        f.ranks[i] = i + 1;
+        cl_w_u32(&f.args[i], SHOAL_CLUSTER_PROTOCOL);
+        cl_w_str(&f.args[i], c->model_path);
+        shoal__cl_w_files(&f.args[i], &c->files, 0);
     }
-    if ((rc = call_all(c, CL_RPC_HELLO, "the capacity query", ranks, N, args, rep, rl, c->call_timeout))) goto out;
+    if ((rc = call_all(c, CL_RPC_HELLO, "the capacity query", &f, c->call_timeout))) goto out;
     for (int i = 0; i < N; i++) {
-        cl_rbuf r = cl_rbuf_of(rep[i], rl[i]);
+        cl_rbuf r = cl_rbuf_of(f.rep[i], f.rl[i]);
         shoal_cluster_stage *s = &c->wk[i];
         uint32_t v = cl_r_u32(&r);
         s->rank = i + 1;
@@ -289,7 +289,7 @@ static int hello(shoal_cluster *c) {
         cl_r_str(&r, lp, sizeof lp, sizeof lp - 1);
         if (r.err || v != SHOAL_CLUSTER_PROTOCOL || local > 1) {
             rc = fail(c, SHOAL_ERR_PROTOCOL, "worker %d: malformed reply to %s (%zu bytes, protocol %u)", i + 1, CL_RPC_HELLO,
-                      rl[i], v);
+                      f.rl[i], v);
             goto out;
         }
         if (c->cfg.threads > 0) s->threads = c->cfg.threads;
@@ -498,36 +498,32 @@ static int weights(shoal_cluster *c) {
     cl_fanout f = {0};
     int *send = calloc((size_t)nneed, sizeof *send);
     rc = fanout_init(c, &f, nneed);
-    int *ranks = f.ranks;
-    cl_wbuf *args = f.args;
-    void **rep = f.rep;
-    size_t *rl = f.rl;
     if (rc == SHOAL_OK && !send) rc = fail(c, SHOAL_ERR_NOMEM, "out of memory");
     if (rc) goto out;
     int k = 0;
     for (int i = 0; i < N; i++)
         if (c->st[i].source != SHOAL_WEIGHTS_LOCAL) {
-            ranks[k] = c->st[i].rank;
-            cl_w_u32(&args[k], SHOAL_CLUSTER_PROTOCOL);
-            cl_w_bytes(&args[k], c->files.hash, 32);
-            shoal__cl_w_files(&args[k], &c->files, 0);
+            f.ranks[k] = c->st[i].rank;
+            cl_w_u32(&f.args[k], SHOAL_CLUSTER_PROTOCOL);
+            cl_w_bytes(&f.args[k], c->files.hash, 32);
+            shoal__cl_w_files(&f.args[k], &c->files, 0);
             k++;
         }
-    if ((rc = call_all(c, CL_RPC_HAVE, "the cache query", ranks, nneed, args, rep, rl, c->call_timeout))) goto out;
+    if ((rc = call_all(c, CL_RPC_HAVE, "the cache query", &f, c->call_timeout))) goto out;
     int nsend = 0;
     for (int i = 0; i < nneed; i++) {
-        cl_rbuf r = cl_rbuf_of(rep[i], rl[i]);
+        cl_rbuf r = cl_rbuf_of(f.rep[i], f.rl[i]);
         uint32_t cached = cl_r_u32(&r);
         if (r.err || cl_r_left(&r) || cached > 1) {
-            rc = fail(c, SHOAL_ERR_PROTOCOL, "worker %d: malformed reply to %s", ranks[i], CL_RPC_HAVE);
+            rc = fail(c, SHOAL_ERR_PROTOCOL, "worker %d: malformed reply to %s", f.ranks[i], CL_RPC_HAVE);
             goto out;
         }
-        shoal_cluster_stage *s = stage_of(c, ranks[i]);
+        shoal_cluster_stage *s = stage_of(c, f.ranks[i]);
         if (cached) {
             s->source = SHOAL_WEIGHTS_CACHED;
-            clog_(c, "worker %d: has the model in its cache: nothing to send", ranks[i]);
+            clog_(c, "worker %d: has the model in its cache: nothing to send", f.ranks[i]);
         } else {
-            send[nsend++] = ranks[i];
+            send[nsend++] = f.ranks[i];
         }
     }
     if (nsend) {
@@ -544,15 +540,11 @@ static int load(shoal_cluster *c) {
     int N = c->n;
     cl_fanout f = {0};
     int rc = fanout_init(c, &f, N);
-    int *ranks = f.ranks;
-    cl_wbuf *args = f.args;
-    void **rep = f.rep;
-    size_t *rl = f.rl;
     if (rc) goto out;
     for (int i = 0; i < N; i++) {
         shoal_cluster_stage *s = &c->st[i];
-        ranks[i] = s->rank;
-        cl_wbuf *a = &args[i];
+        f.ranks[i] = s->rank;
+        cl_wbuf *a = &f.args[i];
         cl_w_u32(a, SHOAL_CLUSTER_PROTOCOL);
         cl_w_i32(a, s->first);
         cl_w_i32(a, s->last);
@@ -565,11 +557,11 @@ static int load(shoal_cluster *c) {
         cl_w_str(a, c->model_path);
         shoal__cl_w_files(a, &c->files, 0);
     }
-    if ((rc = call_all(c, CL_RPC_LOAD, "loading its layers", ranks, N, args, rep, rl, c->call_timeout))) goto out;
+    if ((rc = call_all(c, CL_RPC_LOAD, "loading its layers", &f, c->call_timeout))) goto out;
     const char *from[] = {"its own copy", "its cache", "the leader's stream"};
     for (int i = 0; i < N; i++) {
         shoal_cluster_stage *s = &c->st[i];
-        cl_rbuf r = cl_rbuf_of(rep[i], rl[i]);
+        cl_rbuf r = cl_rbuf_of(f.rep[i], f.rl[i]);
         int first = cl_r_i32(&r), last = cl_r_i32(&r), dim = cl_r_i32(&r), nl = cl_r_i32(&r), vocab = cl_r_i32(&r);
         int threads = cl_r_i32(&r);
         uint64_t got = cl_r_u64(&r);
@@ -598,18 +590,9 @@ out:
 
 /* ---- the pipe: messages to the first stage, results from the last */
 
-static int send_msg(shoal_comm *comm, int dst, int tag, cl_pipe_hdr *h, const void *payload, size_t len) {
-    uint8_t hb[CL_PIPE_HDR];
-    h->payload = len;
-    cl_pipe_encode(h, hb);
-    int rc = shoal_send(comm, hb, sizeof hb, dst, tag);
-    if (rc == SHOAL_OK && len) rc = shoal_send(comm, payload, len, dst, tag);
-    return rc;
-}
-
 static int pipe_send(shoal_cluster *c, cl_pipe_hdr *h, const void *payload, size_t len) {
     h->magic = CL_PIPE_MAGIC;
-    int rc = send_msg(c->comm, c->st[0].rank, CL_TAG_PIPE, h, payload, len);
+    int rc = cl_pipe_send(c->comm, c->st[0].rank, CL_TAG_PIPE, h, payload, len);
     if (rc) {
         c->broken = 1;
         return describe(c, c->st[0].rank, rc, "generation", shoal_comm_last_error(c->comm));
@@ -742,7 +725,7 @@ static void stop_serving(shoal_cluster *c) {
         int broken = c->broken;
         double saved = c->wait_timeout;
         c->wait_timeout = 10;
-        if (send_msg(c->comm, first, CL_TAG_PIPE, &h, NULL, 0) == SHOAL_OK && !broken) {
+        if (cl_pipe_send(c->comm, first, CL_TAG_PIPE, &h, NULL, 0) == SHOAL_OK && !broken) {
             cl_pipe_hdr r;
             pipe_result(c, CL_OP_STOP, h.step, &r, NULL, 0);
         }

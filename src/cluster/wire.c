@@ -169,3 +169,12 @@ int cl_pipe_decode(const uint8_t *p, size_t len, cl_pipe_hdr *h) {
         return SHOAL_ERR_PROTOCOL;
     return SHOAL_OK;
 }
+
+int cl_pipe_send(shoal_comm *comm, int dst, int tag, cl_pipe_hdr *h, const void *payload, size_t len) {
+    uint8_t hb[CL_PIPE_HDR];
+    h->payload = len;
+    cl_pipe_encode(h, hb);
+    int rc = shoal_send(comm, hb, sizeof hb, dst, tag);
+    if (rc == SHOAL_OK && len) rc = shoal_send(comm, payload, len, dst, tag);
+    return rc;
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "shoal/cluster.h"
+#include "shoal/comm.h"
 
 /* rpc names (leader -> worker) */
 #define CL_RPC_HELLO "cluster.hello" /* capacity and whether the worker has the model */
@@ -43,6 +44,9 @@ typedef struct cl_pipe_hdr {
 
 void cl_pipe_encode(const cl_pipe_hdr *h, uint8_t out[CL_PIPE_HDR]);
 int cl_pipe_decode(const uint8_t *p, size_t len, cl_pipe_hdr *h); /* SHOAL_ERR_PROTOCOL if bad */
+/* Sends a pipe message to dst on tag: the header (h->payload set to len), then the payload,
+ * if any, as a second message. A shoal status. */
+int cl_pipe_send(shoal_comm *comm, int dst, int tag, cl_pipe_hdr *h, const void *payload, size_t len);
 
 #define CL_CHUNK_MAGIC 0x4b4e4843u /* "CHNK" */
 #define CL_ACK_MAGIC 0x4b434341u   /* "ACCK" */

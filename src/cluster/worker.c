@@ -177,10 +177,15 @@ static int reply_buf(cl_wbuf *b, void **reply, size_t *reply_len) {
     return SHOAL_OK;
 }
 
-static int only_leader(int caller, char *err, size_t errcap) {
-    if (caller == 0) return SHOAL_OK;
-    shoal__errf(err, errcap, "only the leader (rank 0) may call this (caller %d)", caller);
-    return SHOAL_ERR_INVALID;
+/* The start of every leader-only call: the caller must be rank 0, and the arguments begin
+ * with our protocol version; *r is left at the first argument after it. */
+static int open_call(int caller, const void *args, size_t len, cl_rbuf *r, char *err, size_t errcap) {
+    if (caller != 0) {
+        shoal__errf(err, errcap, "only the leader (rank 0) may call this (caller %d)", caller);
+        return SHOAL_ERR_INVALID;
+    }
+    *r = cl_rbuf_of(args, len);
+    return check_version(r, err, errcap);
 }
 
 /* cluster.hello: args u32 version | str leader_path | files; reply u32 version | i32 pid |
@@ -188,10 +193,9 @@ static int only_leader(int caller, char *err, size_t errcap) {
 static int h_hello(void *user, int caller, const void *args, size_t len, void **reply, size_t *reply_len,
                    char *err, size_t errcap) {
     shoal_cluster_worker *w = user;
-    int rc = only_leader(caller, err, errcap);
+    cl_rbuf r;
+    int rc = open_call(caller, args, len, &r, err, errcap);
     if (rc) return rc;
-    cl_rbuf r = cl_rbuf_of(args, len);
-    if ((rc = check_version(&r, err, errcap))) return rc;
     char leader_path[CL_MAX_PATH];
     cl_r_str(&r, leader_path, sizeof leader_path, CL_MAX_PATH - 1);
     cl_files fs;
@@ -230,10 +234,9 @@ static void cache_dir_of(const shoal_cluster_worker *w, const uint8_t hash[32], 
 static int h_have(void *user, int caller, const void *args, size_t len, void **reply, size_t *reply_len, char *err,
                   size_t errcap) {
     shoal_cluster_worker *w = user;
-    int rc = only_leader(caller, err, errcap);
+    cl_rbuf r;
+    int rc = open_call(caller, args, len, &r, err, errcap);
     if (rc) return rc;
-    cl_rbuf r = cl_rbuf_of(args, len);
-    if ((rc = check_version(&r, err, errcap))) return rc;
     const uint8_t *hash = cl_r_bytes(&r, 32);
     cl_files fs;
     if (!hash || (rc = read_files(&r, &fs, 0))) {
@@ -268,10 +271,9 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
 static int h_fetch(void *user, int caller, const void *args, size_t len, void **reply, size_t *reply_len,
                    char *err, size_t errcap) {
     shoal_cluster_worker *w = user;
-    int rc = only_leader(caller, err, errcap);
+    cl_rbuf r;
+    int rc = open_call(caller, args, len, &r, err, errcap);
     if (rc) return rc;
-    cl_rbuf r = cl_rbuf_of(args, len);
-    if ((rc = check_version(&r, err, errcap))) return rc;
     const uint8_t *hp = cl_r_bytes(&r, 32);
     uint32_t chunk = cl_r_u32(&r);
     double timeout = cl_r_f64(&r);
@@ -410,10 +412,9 @@ done:
 static int h_load(void *user, int caller, const void *args, size_t len, void **reply, size_t *reply_len, char *err,
                   size_t errcap) {
     shoal_cluster_worker *w = user;
-    int rc = only_leader(caller, err, errcap);
+    cl_rbuf r;
+    int rc = open_call(caller, args, len, &r, err, errcap);
     if (rc) return rc;
-    cl_rbuf r = cl_rbuf_of(args, len);
-    if ((rc = check_version(&r, err, errcap))) return rc;
     int first = cl_r_i32(&r), last = cl_r_i32(&r);
     uint32_t flags = cl_r_u32(&r);
     int threads = cl_r_i32(&r), prev = cl_r_i32(&r), next = cl_r_i32(&r);
@@ -502,16 +503,6 @@ static int grow(uint8_t **p, size_t *cap, size_t need) {
     return SHOAL_OK;
 }
 
-/* Sends a pipe message: the header, then the payload as a second message. */
-static int send_msg(shoal_comm *comm, int dst, int tag, cl_pipe_hdr *h, const void *payload, size_t len) {
-    uint8_t hb[CL_PIPE_HDR];
-    h->payload = len;
-    cl_pipe_encode(h, hb);
-    int rc = shoal_send(comm, hb, sizeof hb, dst, tag);
-    if (rc == SHOAL_OK && len) rc = shoal_send(comm, payload, len, dst, tag);
-    return rc;
-}
-
 /* Waits for the next header from src: no deadline (an idle pipeline is normal), only a failed
  * peer or an abort ends the wait. Meanwhile this thread drives the group's sockets. */
 static int recv_hdr(shoal_comm *comm, int src, cl_pipe_hdr *h) {
@@ -564,10 +555,10 @@ static int serr(serve_ctx *s, int rc, const char *fmt, ...) {
 static int pass_on(shoal_cluster_worker *w, cl_pipe_hdr *h, const void *payload, size_t len) {
     if (w->next_rank) {
         h->magic = CL_PIPE_MAGIC;
-        return send_msg(w->comm, w->next_rank, CL_TAG_PIPE, h, payload, len);
+        return cl_pipe_send(w->comm, w->next_rank, CL_TAG_PIPE, h, payload, len);
     }
     h->magic = CL_RESULT_MAGIC;
-    return send_msg(w->comm, 0, CL_TAG_RESULT, h, payload, len);
+    return cl_pipe_send(w->comm, 0, CL_TAG_RESULT, h, payload, len);
 }
 
 /* BEGIN: pos = KV positions, n = prompt ids; payload: sampler (36 bytes) + n x i32. */
@@ -671,10 +662,9 @@ static int do_step(serve_ctx *s, cl_pipe_hdr *h) {
 static int h_serve(void *user, int caller, const void *args, size_t len, void **reply, size_t *reply_len,
                    char *err, size_t errcap) {
     shoal_cluster_worker *w = user;
-    int rc = only_leader(caller, err, errcap);
+    cl_rbuf r;
+    int rc = open_call(caller, args, len, &r, err, errcap);
     if (rc) return rc;
-    cl_rbuf r = cl_rbuf_of(args, len);
-    if ((rc = check_version(&r, err, errcap))) return rc;
     double timeout = cl_r_f64(&r);
     if (r.err || cl_r_left(&r) || !(timeout > 0)) {
         shoal__errf(err, errcap, "cluster.serve: malformed arguments (%zu bytes)", len);

@@ -447,31 +447,34 @@ int shoal__gguf_array_str(const shoal__gguf *g, const char *key, uint64_t i, con
     return SHOAL_OK;
 }
 
-int shoal__gguf_array_int(const shoal__gguf *g, const char *key, uint64_t i, int64_t *v) {
+/* Element i of a numeric array (bool counts as a number only where allowed). */
+static int array_num(const shoal__gguf *g, const char *key, uint64_t i, int allow_bool, int64_t *iv, double *fv,
+                     int *isf) {
     int rc;
     const kv *e = get_array(g, key, i, &rc);
     if (!e) return rc;
     int sz = scalar_size(e->elem_type);
+    if (!sz || (!allow_bool && e->elem_type == SHOAL__GGUF_BOOL) ||
+        num_at(e->elem_type, e->value + i * (uint64_t)sz, iv, fv, isf))
+        return SHOAL_ERR_FORMAT;
+    return SHOAL_OK;
+}
+
+int shoal__gguf_array_int(const shoal__gguf *g, const char *key, uint64_t i, int64_t *v) {
     int64_t iv;
     double fv;
-    int isf;
-    if (!sz || num_at(e->elem_type, e->value + i * (uint64_t)sz, &iv, &fv, &isf) || isf)
-        return SHOAL_ERR_FORMAT;
+    int isf, rc = array_num(g, key, i, 1, &iv, &fv, &isf);
+    if (rc) return rc;
+    if (isf) return SHOAL_ERR_FORMAT;
     *v = iv;
     return SHOAL_OK;
 }
 
 int shoal__gguf_array_float(const shoal__gguf *g, const char *key, uint64_t i, double *v) {
-    int rc;
-    const kv *e = get_array(g, key, i, &rc);
-    if (!e) return rc;
-    int sz = scalar_size(e->elem_type);
     int64_t iv;
     double fv;
-    int isf;
-    if (!sz || e->elem_type == SHOAL__GGUF_BOOL ||
-        num_at(e->elem_type, e->value + i * (uint64_t)sz, &iv, &fv, &isf))
-        return SHOAL_ERR_FORMAT;
+    int isf, rc = array_num(g, key, i, 0, &iv, &fv, &isf);
+    if (rc) return rc;
     *v = fv;
     return SHOAL_OK;
 }
