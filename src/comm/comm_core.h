@@ -309,6 +309,10 @@ int shoal__shm_prepare(shoal__mesh *m, shoal__resolved_config *rc, double deadli
 /* After the TCP mesh is up: shared segments with every same-host peer (mu not needed: the
  * engine has not started). lfd is closed. */
 int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadline, int lfd);
+/* Copies len bytes at addr in process pid into dst (process_vm_readv: one copy, by this
+ * process). 0, or the errno of the failure (ESRCH: gone; EFAULT: no such memory; 0 is never
+ * returned for a short copy: that is EFAULT too). */
+int shoal__peer_read(int pid, void *dst, uint64_t addr, size_t len);
 /* Writes a doorbell byte to peer's control socket: it has new bytes or free space. */
 void shoal__shm_doorbell(shoal__mesh *m, int peer);
 

@@ -4,7 +4,6 @@
  * Everything here runs with mesh->mu held, except epoll_wait itself. Whichever thread waits
  * for a request takes the progress token and drives the sockets (see comm_core.h), so a
  * blocking call's hot path is: writev inline, epoll_wait, one read(), match, return. */
-#define _GNU_SOURCE 1 /* process_vm_readv */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -545,21 +544,13 @@ static uint8_t *payload_dst(shoal__conn *c, uint64_t *room) {
 /* Copies len bytes at addr in c's peer into dst (one copy, process_vm_readv). Returns 0, or
  * -1 after failing the connection (the peer died, or named memory it does not have). */
 static int ref_read(shoal__mesh *m, shoal__conn *c, uint64_t addr, uint8_t *dst, uint64_t len) {
-    uint64_t got = 0;
-    while (got < len) {
-        struct iovec local = {dst + got, (size_t)(len - got)};
-        struct iovec remote = {(void *)(uintptr_t)(addr + got), (size_t)(len - got)};
-        ssize_t n = process_vm_readv(c->peer_pid, &local, 1, &remote, 1, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            char why[160];
-            snprintf(why, sizeof why, "cannot read a message in rank %d's memory: %s", c->peer,
-                     n < 0 ? strerror(errno) : "nothing read");
-            shoal__log(SHOAL__LOG_ERROR, "%s", why);
-            conn_error(m, c, why);
-            return -1;
-        }
-        got += (uint64_t)n;
+    int err = shoal__peer_read(c->peer_pid, dst, addr, (size_t)len);
+    if (err) {
+        char why[160];
+        snprintf(why, sizeof why, "cannot read a message in rank %d's memory: %s", c->peer, strerror(err));
+        shoal__log(SHOAL__LOG_ERROR, "%s", why);
+        conn_error(m, c, why);
+        return -1;
     }
     m->activity++;
     return 0;

@@ -98,6 +98,14 @@ static int stop_if_aborted(void *arg) {
 
 static void describe(shoal_request *r, int st);
 
+/* The error of a wait that ran out of time (peer: comm rank, or -1 for any). */
+static int timed_out(shoal_comm *c, int peer, double timeout_s) {
+    if (peer >= 0)
+        return shoal__comm_fail(c, SHOAL_ERR_TIMEOUT, &peer, 1, "timed out after %.3g s waiting for rank %d",
+                                timeout_s, peer);
+    return shoal__comm_fail(c, SHOAL_ERR_TIMEOUT, NULL, 0, "timed out after %.3g s", timeout_s);
+}
+
 /* A blocking send or receive: the request lives on this stack frame and is posted and waited
  * for under one lock (the latency of small messages is mostly such overheads). It never
  * outlives the call: on a timeout or an abort it is cancelled, which takes it out of every
@@ -117,9 +125,7 @@ static int blocking(shoal_comm *c, shoal__req_kind kind, void *buf, size_t bytes
     st = r.status;
     pthread_mutex_unlock(&m->mu);
     if (info) *info = r.info;
-    if (st == SHOAL_ERR_TIMEOUT && peer >= 0)
-        return shoal__comm_fail(c, st, &peer, 1, "timed out after %.3g s waiting for rank %d", c->timeout_s, peer);
-    if (st == SHOAL_ERR_TIMEOUT) return shoal__comm_fail(c, st, NULL, 0, "timed out after %.3g s", c->timeout_s);
+    if (st == SHOAL_ERR_TIMEOUT) return timed_out(c, peer, c->timeout_s);
     if (st != SHOAL_OK) describe(&r, st);
     return st;
 }
@@ -170,10 +176,7 @@ int shoal_wait_timeout(shoal_request *r, double timeout_s, shoal_msg_info *info)
     if (st == SHOAL_ERR_TIMEOUT) {
         int peer = r->peer;
         pthread_mutex_unlock(&m->mu);
-        if (peer >= 0)
-            return shoal__comm_fail(r->comm, st, &peer, 1, "timed out after %.3g s waiting for rank %d",
-                                    timeout_s, peer);
-        return shoal__comm_fail(r->comm, st, NULL, 0, "timed out after %.3g s", timeout_s);
+        return timed_out(r->comm, peer, timeout_s);
     }
     if (st != SHOAL_OK) shoal__engine_cancel(m, r, st);
     st = r->status;

@@ -15,11 +15,8 @@
  * reduced in rank order, as the small path of shm_coll.c does, so all ranks get the same
  * bits. Reduce-scatter is the first half of that; all-gather and broadcast copy each block
  * from the rank that has it. */
-#define _GNU_SOURCE 1 /* process_vm_readv */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "comm/comm_core.h"
 #include "comm/coll/coll_util.h"
@@ -55,18 +52,10 @@ int shoal__shm_direct_ok(shoal_comm *c, size_t bytes) {
 /* len bytes at addr in rank peer's memory -> dst. (peer_pid is written once, at setup, before
  * any thread but this one runs.) */
 static int pull(shoal_comm *c, int peer, void *dst, uint64_t addr, size_t len) {
-    pid_t pid = c->mesh->conns[peer * 2].peer_pid;
-    size_t got = 0;
-    while (got < len) {
-        struct iovec local = {(uint8_t *)dst + got, len - got};
-        struct iovec remote = {(void *)(uintptr_t)(addr + got), len - got};
-        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-            return shoal__comm_fail(c, SHOAL_ERR_PEER_FAILED, &peer, 1, "collective: cannot read rank %d's buffer: %s",
-                                    peer, n < 0 ? strerror(errno) : "nothing read");
-        got += (size_t)n;
-    }
+    int err = shoal__peer_read(c->mesh->conns[peer * 2].peer_pid, dst, addr, len);
+    if (err)
+        return shoal__comm_fail(c, SHOAL_ERR_PEER_FAILED, &peer, 1, "collective: cannot read rank %d's buffer: %s", peer,
+                                strerror(err));
     return SHOAL_OK;
 }
 

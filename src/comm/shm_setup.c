@@ -142,6 +142,19 @@ static void attach(shoal__mesh *m, int peer, uint8_t *base, size_t len, size_t c
     m->conns[peer * 2].shm_len = len;
 }
 
+int shoal__peer_read(int pid, void *dst, uint64_t addr, size_t len) {
+    size_t got = 0;
+    while (got < len) {
+        struct iovec local = {(uint8_t *)dst + got, len - got};
+        struct iovec remote = {(void *)(uintptr_t)(addr + got), len - got};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? errno : EFAULT;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
 /* What one side tells the other: where its probe word is, and its value. */
 static void probe_offer(const shoal__mesh *m, uint8_t out[16]) {
     shoal__put_u64(out, m->ref_min == UINT64_MAX ? 0 : (uint64_t)(uintptr_t)&m->ref_probe);
@@ -157,8 +170,7 @@ static int probe_peer(const shoal__mesh *m, int fd, const uint8_t offer[16], int
     if (m->ref_min == UINT64_MAX || addr == 0 ||
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || cred.pid <= 0)
         return 0;
-    struct iovec local = {&got, sizeof got}, remote = {(void *)(uintptr_t)addr, sizeof got};
-    if (process_vm_readv(cred.pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof got || got != want) return 0;
+    if (shoal__peer_read(cred.pid, &got, addr, sizeof got) != 0 || got != want) return 0;
     *pid = cred.pid;
     return 1;
 }

@@ -102,6 +102,18 @@ static inline shoal_comm *harness_join(harness_group *g, int r, double timeout_s
     return c;
 }
 
+/* What a survivor must see after rank `dead` died under a call that returned st after dt
+ * seconds: PEER_FAILED, before the timeout, naming the dead rank. Exits on failure. */
+static inline void harness_expect_peer_failed(shoal_comm *c, int rank, int st, double dt, double timeout_s,
+                                              int dead) {
+    int who[8] = {-1};
+    int nwho = shoal_comm_error_ranks(c, who, 8);
+    printf("rank %d: %s after %.3f s: %s\n", rank, shoal_status_str(st), dt, shoal_comm_last_error(c));
+    CHECK(st == SHOAL_ERR_PEER_FAILED, "rank %d got %s", rank, shoal_status_str(st));
+    CHECK(dt < timeout_s, "took %.2f s, timeout is %.0f s", dt, timeout_s);
+    CHECK(nwho >= 1 && who[0] == dead, "error should name rank %d (got %d ranks, first %d)", dead, nwho, who[0]);
+}
+
 typedef int (*harness_body)(harness_group *g, int rank, void *arg);
 
 /* Forks g->n children running body(g, rank, arg) and exiting with its result. statuses[] (may

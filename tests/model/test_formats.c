@@ -15,7 +15,9 @@
 
 static char dir[256];
 
-static float *logits_of(const char *path, const int32_t *ids, int n, int *vocab) {
+/* Logits of every position of ids, fed `step` tokens per forward call: n at once is prefill's
+ * path (batched products), 1 is decode's (dot tiles of one token). */
+static float *logits_by(const char *path, const int32_t *ids, int n, int step, int *vocab) {
     shoal_model *m = NULL;
     char err[512] = "";
     int rc = shoal_model_open(path, NULL, &m, err, sizeof err);
@@ -25,29 +27,18 @@ static float *logits_of(const char *path, const int32_t *ids, int n, int *vocab)
     float *lg = malloc((size_t)n * *vocab * sizeof *lg);
     shoal_kv *kv = NULL;
     CHECK_RC(shoal_kv_create(m, n, &kv), SHOAL_OK, "");
-    CHECK_RC(shoal_model_forward(m, kv, ids, n, 0, lg, 1), SHOAL_OK, shoal_model_last_error(m));
+    for (int t = 0; t < n; t += step) {
+        int k = n - t < step ? n - t : step;
+        CHECK_RC(shoal_model_forward(m, kv, ids + t, k, t, lg + (size_t)t * *vocab, 1), SHOAL_OK,
+                 shoal_model_last_error(m));
+    }
     shoal_kv_free(kv);
     shoal_model_free(m);
     return lg;
 }
 
-/* Logits of ids fed one token at a time (decode's path: dot tiles of one token). */
-static float *logits_stepwise(const char *path, const int32_t *ids, int n, int *vocab) {
-    shoal_model *m = NULL;
-    char err[512] = "";
-    int rc = shoal_model_open(path, NULL, &m, err, sizeof err);
-    CHECK_RC(rc, SHOAL_OK, err);
-    if (rc) return NULL;
-    *vocab = shoal_model_get_config(m)->vocab_size;
-    float *lg = malloc((size_t)n * *vocab * sizeof *lg);
-    shoal_kv *kv = NULL;
-    CHECK_RC(shoal_kv_create(m, n, &kv), SHOAL_OK, "");
-    for (int t = 0; t < n; t++)
-        CHECK_RC(shoal_model_forward(m, kv, ids + t, 1, t, lg + (size_t)t * *vocab, 1), SHOAL_OK,
-                 shoal_model_last_error(m));
-    shoal_kv_free(kv);
-    shoal_model_free(m);
-    return lg;
+static float *logits_of(const char *path, const int32_t *ids, int n, int *vocab) {
+    return logits_by(path, ids, n, n, vocab);
 }
 
 static void gen(shoal_genmodel_opts *o, int format, int dtype, int v, const char *name, char *path, size_t cap) {
@@ -220,7 +211,7 @@ static void batch_vs_steps(void) {
         char path[512];
         gen(&o, SHOAL_FORMAT_GGUF, cases[i].dtype, 0, cases[i].name, path, sizeof path);
         int V1 = 0, V2 = 0;
-        float *a = logits_of(path, ids, 37, &V1), *b = logits_stepwise(path, ids, 37, &V2);
+        float *a = logits_of(path, ids, 37, &V1), *b = logits_by(path, ids, 37, 1, &V2);
         if (a && b && V1 == V2) {
             double rms = rel_rms_err(a, b, (size_t)37 * V1);
             fprintf(stderr, "%-16s batch vs one token at a time: relative RMS difference %.3g\n", cases[i].name, rms);
