@@ -108,18 +108,21 @@ static void check_names(void) {
     static const char *const starcoder[] = {"starcoder", "refact", "command-r", "smollm", "codeshell",
                                             "exaone", "minerva-7b"};
     int im = -1;
+    char err[1024] = "";
     for (size_t i = 0; i < sizeof starcoder / sizeof starcoder[0]; i++)
-        CHECK_EQ_INT(shoal__tok_pre_by_name(starcoder[i], &im), SHOAL__PRE_STARCODER);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("stablelm2", &im), SHOAL__PRE_QWEN2);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("exaone4", &im), SHOAL__PRE_GPT2);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("tekken", &im), SHOAL__PRE_TEKKEN);
+        CHECK_EQ_INT(shoal__tok_pre_by_name(starcoder[i], &im, "test", err, sizeof err), SHOAL__PRE_STARCODER);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("stablelm2", &im, "test", err, sizeof err), SHOAL__PRE_QWEN2);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("exaone4", &im, "test", err, sizeof err), SHOAL__PRE_GPT2);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("tekken", &im, "test", err, sizeof err), SHOAL__PRE_TEKKEN);
     CHECK_EQ_INT(im, 1); /* llama.cpp: tekken ignores merges */
-    CHECK_EQ_INT(shoal__tok_pre_by_name("gpt-4o", &im), SHOAL__PRE_GPT4O);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("llama4", &im), SHOAL__PRE_GPT4O);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-v3", &im), SHOAL__PRE_DEEPSEEK3);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-coder", &im), SHOAL__PRE_DEEPSEEK_CODER);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-llm", &im), SHOAL__PRE_DEEPSEEK_LLM);
-    CHECK_EQ_INT(shoal__tok_pre_by_name("falcon", &im), -1);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("gpt-4o", &im, "test", err, sizeof err), SHOAL__PRE_GPT4O);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("llama4", &im, "test", err, sizeof err), SHOAL__PRE_GPT4O);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-v3", &im, "test", err, sizeof err), SHOAL__PRE_DEEPSEEK3);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-coder", &im, "test", err, sizeof err), SHOAL__PRE_DEEPSEEK_CODER);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("deepseek-llm", &im, "test", err, sizeof err), SHOAL__PRE_DEEPSEEK_LLM);
+    CHECK_EQ_INT(shoal__tok_pre_by_name("falcon", &im, "test", err, sizeof err), -1);
+    /* the refusal names the source and lists what is supported */
+    CHECK(strstr(err, "test: pre-tokenizer \"falcon\" is not supported") && strstr(err, "qwen2"));
 }
 
 /* End to end: the GPT-2 vocabulary with the StarCoder rule encodes every digit as its own

@@ -29,10 +29,8 @@ int shoal_tokenizer_from_spec(const shoal_vocab_spec *spec_in, shoal_tokenizer *
                                src, spec.model);
     int ignore_merges = 0, rule = SHOAL__PRE_NONE;
     if (kind == SHOAL_TOKENIZER_BPE) {
-        rule = shoal__tok_pre_by_name(spec.pre, &ignore_merges);
-        if (rule < 0)
-            return shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED,
-                                   "%s: pre-tokenizer \"%.40s\" is not implemented", src, spec.pre);
+        rule = shoal__tok_pre_by_name(spec.pre, &ignore_merges, src, err, errcap);
+        if (rule < 0) return SHOAL_ERR_UNSUPPORTED;
     }
     if (spec.n_tokens && !spec.tokens)
         return shoal__tok_fail(err, errcap, SHOAL_ERR_INVALID, "%s: tokens is NULL", src);

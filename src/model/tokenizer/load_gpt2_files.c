@@ -49,10 +49,8 @@ int shoal__tok_load_gpt2_mem(const char *vtext, size_t vsize, const char *vocab_
                              char *err, size_t errcap) {
     *out = NULL;
     int ignore_merges = 0;
-    int rule = shoal__tok_pre_by_name(pre, &ignore_merges);
-    if (rule < 0)
-        return shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED,
-                               "%s: pre-tokenizer \"%s\" is not implemented", vocab_path, pre);
+    int rule = shoal__tok_pre_by_name(pre, &ignore_merges, vocab_path, err, errcap);
+    if (rule < 0) return SHOAL_ERR_UNSUPPORTED;
     shoal__json *doc = NULL;
     shoal__tok_strings strs = {0}, left = {0}, right = {0};
     int32_t *ids = NULL, *types = NULL;

@@ -185,8 +185,9 @@ int shoal__bpe_merge(const shoal_tokenizer *t, shoal__bpe_scratch *s, int32_t *i
 void shoal__bpe_scratch_free(shoal__bpe_scratch *s);
 
 /* Pre-tokenizer rule by GGUF name ("gpt-2", "llama-bpe", "qwen2", ...): returns SHOAL__PRE_* and
- * sets *ignore_merges, or -1 when the name is not one this build implements. */
-int shoal__tok_pre_by_name(const char *name, int *ignore_merges);
+ * sets *ignore_merges; for a name it does not know, -1, with an SHOAL_ERR_UNSUPPORTED message
+ * in err that names src and the supported rules. */
+int shoal__tok_pre_by_name(const char *name, int *ignore_merges, const char *src, char *err, size_t errcap);
 
 /* Error helper: formats into err and returns status. */
 int shoal__tok_fail(char *err, size_t errcap, int status, const char *fmt, ...)

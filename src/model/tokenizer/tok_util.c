@@ -87,13 +87,21 @@ static const struct {
     {"deepseek-coder", SHOAL__PRE_DEEPSEEK_CODER, 0}, {"deepseek-llm", SHOAL__PRE_DEEPSEEK_LLM, 0},
 };
 
-int shoal__tok_pre_by_name(const char *name, int *ignore_merges) {
+int shoal__tok_pre_by_name(const char *name, int *ignore_merges, const char *src, char *err, size_t errcap) {
     if (!name || !*name) name = "default";
     for (size_t i = 0; i < sizeof pre_names / sizeof pre_names[0]; i++)
         if (strcmp(pre_names[i].name, name) == 0) {
             *ignore_merges = pre_names[i].ignore_merges;
             return pre_names[i].rule;
         }
+    /* the error names what is supported, from the same table */
+    char known[640];
+    size_t k = 0;
+    known[0] = 0;
+    for (size_t i = 0; i < sizeof pre_names / sizeof pre_names[0] && k < sizeof known; i++)
+        k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", pre_names[i].name);
+    shoal__tok_fail(err, errcap, SHOAL_ERR_UNSUPPORTED, "%s: pre-tokenizer \"%.40s\" is not supported (supported: %s)",
+                    src, name, known);
     return -1;
 }
 
