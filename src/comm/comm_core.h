@@ -227,6 +227,11 @@ void shoal__mesh_engine_close(shoal__mesh *m);
 void shoal__mesh_kick(shoal__mesh *m);
 /* Queues a send (mu held); may write inline. Completes the request on failure. */
 void shoal__engine_post_send(shoal__mesh *m, shoal_request *r);
+/* A blocking send's fast path (mu held): a message to a same-host peer with nothing queued
+ * before it, written into the ring whole, as post_send would, but without a request.
+ * Returns 1 if it was sent, 0 if the caller must take the general path. */
+int shoal__engine_send_inline(shoal__mesh *m, int lane, uint32_t ctx, uint32_t tag, const void *buf,
+                              size_t len, int peer_world);
 /* Posts a receive (mu held): matches unexpected messages first. */
 void shoal__engine_post_recv(shoal__mesh *m, shoal_request *r);
 /* Removes a pending request from its queue and completes it with status (mu held). */

@@ -381,6 +381,22 @@ void shoal__engine_post_send(shoal__mesh *m, shoal_request *r) {
     if (was_empty) conn_flush(m, c); /* inline: most small sends finish right here */
 }
 
+int shoal__engine_send_inline(shoal__mesh *m, int lane, uint32_t ctx, uint32_t tag, const void *buf,
+                              size_t len, int peer_world) {
+    if (peer_world == m->rank) return 0;
+    shoal__conn *c = conn_of(m, peer_world, lane);
+    /* a queued send must go first (order), and a DATA_REF needs a request to wait on */
+    if (!c->shm || c->fd < 0 || c->sq_head || m->failed[peer_world] || (c->ref_tx && len >= m->ref_min))
+        return 0;
+    uint8_t hdr[SHOAL__FRAME_HDR_SIZE];
+    shoal__frame_hdr h = {.type = SHOAL__FRAME_DATA, .ctx = ctx, .tag = tag, .len = len};
+    shoal__frame_encode(&h, hdr);
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
+    if (!shoal__ring_write_all(&c->tx, iov, 2)) return 0;
+    if (shoal__ring_take_wakeup(&c->tx)) shoal__shm_doorbell(m, c->peer);
+    return 1;
+}
+
 /* ---- receiving --------------------------------------------------------------------------- */
 
 void shoal__engine_post_recv(shoal__mesh *m, shoal_request *r) {
@@ -686,6 +702,27 @@ static int parse_staged(shoal__mesh *m, shoal__conn *c) {
     return rc;
 }
 
+/* The common case of a small message, taken without the byte-stream state machine: a whole
+ * DATA frame lies in view (p, n) at a frame boundary and a posted receive (no sink) wants it.
+ * Copies the payload straight into place. Returns the bytes it took, or 0 to leave the frame
+ * to parse_bytes (which also reports a malformed header). */
+static size_t take_whole_frame(shoal__mesh *m, shoal__conn *c, const uint8_t *p, size_t n) {
+    shoal__frame_hdr h;
+    if (c->in_payload || c->hdr_got || n < SHOAL__FRAME_HDR_SIZE || p[0] != SHOAL__FRAME_DATA ||
+        shoal__frame_decode(p, m->max_message, &h, NULL, 0) != SHOAL_OK ||
+        h.len > n - SHOAL__FRAME_HDR_SIZE)
+        return 0;
+    for (int i = 0; i < m->nsinks; i++)
+        if (m->sinks[i].ctx == h.ctx) return 0;
+    shoal_request *r = find_posted(m, c->peer, h.ctx, h.tag);
+    if (!r) return 0;
+    LIST_REMOVE(m->posted_head, m->posted_tail, r);
+    size_t copy = h.len < r->cap ? (size_t)h.len : r->cap;
+    if (copy) memcpy(r->buf, p + SHOAL__FRAME_HDR_SIZE, copy);
+    recv_finish(m, r, c->peer, h.tag, h.len);
+    return SHOAL__FRAME_HDR_SIZE + (size_t)h.len;
+}
+
 /* A shared-memory connection: frames are parsed where they lie in the ring, so a payload is
  * copied once, from the ring to its destination, whatever its size. */
 static void shm_read(shoal__mesh *m, shoal__conn *c) {
@@ -697,7 +734,9 @@ static void shm_read(shoal__mesh *m, shoal__conn *c) {
         if (n > budget) n = budget;
         m->last_rx[c->peer] = shoal__now_coarse(); /* any byte proves the peer alive */
         m->activity++;
-        if (parse_bytes(m, c, p, n) < 0 || c->fd < 0 || !c->shm) return; /* failed: the ring may be gone */
+        size_t whole = take_whole_frame(m, c, p, n);
+        if (whole) n = whole;
+        else if (parse_bytes(m, c, p, n) < 0 || c->fd < 0 || !c->shm) return; /* failed: the ring may be gone */
         shoal__ring_consume(&c->rx, n);
         if (shoal__ring_take_space_wakeup(&c->rx)) shoal__shm_doorbell(m, c->peer);
         budget -= n;

@@ -107,16 +107,23 @@ static int timed_out(shoal_comm *c, int peer, double timeout_s) {
 }
 
 /* A blocking send or receive: the request lives on this stack frame and is posted and waited
- * for under one lock (the latency of small messages is mostly such overheads). It never
+ * for under one lock (the latency of small messages is mostly such overheads); a send that
+ * can be written into a shared ring whole needs no request at all. It never
  * outlives the call: on a timeout or an abort it is cancelled, which takes it out of every
  * engine queue (a partly sent message is finished by the engine from its own copy). */
 static int blocking(shoal_comm *c, shoal__req_kind kind, void *buf, size_t bytes, int peer, int tag,
                     shoal_msg_info *info) {
     shoal__mesh *m = c->mesh;
+    pthread_mutex_lock(&m->mu);
+    if (kind == REQ_SEND && !shoal__comm_is_aborted(c) &&
+        shoal__engine_send_inline(m, SHOAL__LANE_DATA, c->ctx_id * 2, (uint32_t)tag, buf, bytes,
+                                  c->world_ranks[peer])) {
+        pthread_mutex_unlock(&m->mu);
+        return SHOAL_OK;
+    }
     shoal_request r;
     memset(&r, 0, sizeof r);
     fill(&r, c, kind, SHOAL__LANE_DATA, c->ctx_id * 2, 0, buf, bytes, peer, tag);
-    pthread_mutex_lock(&m->mu);
     submit(m, &r);
     int st = SHOAL_OK; /* a small send is usually written inline: no clock read for it */
     if (r.state != REQ_DONE) st = shoal__engine_wait(m, &r, shoal__deadline_in(c->timeout_s), stop_if_aborted, &r);

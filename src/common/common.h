@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "shoal/shoal.h"
 
@@ -45,24 +46,32 @@ int shoal__random_bytes(void *buf, size_t n);
 /* snprintf that always terminates and never fails loudly (err buffers). */
 void shoal__errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- little-endian codecs for wire formats */
-static inline void shoal__put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static inline void shoal__put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void shoal__put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t shoal__get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline uint32_t shoal__get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static inline uint64_t shoal__get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
+/* ---- little-endian codecs for wire formats
+ * On a little-endian host these are single unaligned loads and stores (memcpy); the byte
+ * loops are the portable definition, kept for big-endian hosts. Frame headers are decoded on
+ * every message, so this is on the latency path. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SHOAL__LE_CODEC(bits)                                                                  \
+    static inline void shoal__put_u##bits(uint8_t *p, uint##bits##_t v) { memcpy(p, &v, sizeof v); } \
+    static inline uint##bits##_t shoal__get_u##bits(const uint8_t *p) {                         \
+        uint##bits##_t v;                                                                      \
+        memcpy(&v, p, sizeof v);                                                               \
+        return v;                                                                              \
+    }
+#else
+#define SHOAL__LE_CODEC(bits)                                                                  \
+    static inline void shoal__put_u##bits(uint8_t *p, uint##bits##_t v) {                      \
+        for (int i = 0; i < (bits) / 8; i++) p[i] = (uint8_t)(v >> (8 * i));                   \
+    }                                                                                          \
+    static inline uint##bits##_t shoal__get_u##bits(const uint8_t *p) {                         \
+        uint##bits##_t v = 0;                                                                  \
+        for (int i = (bits) / 8 - 1; i >= 0; i--) v = (uint##bits##_t)((v << 8) | p[i]);       \
+        return v;                                                                              \
+    }
+#endif
+SHOAL__LE_CODEC(16)
+SHOAL__LE_CODEC(32)
+SHOAL__LE_CODEC(64)
+#undef SHOAL__LE_CODEC
 
 #endif
