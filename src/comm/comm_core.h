@@ -174,6 +174,8 @@ typedef struct shoal__mesh {
     int nshm;       /* connections running over shared memory */
     uint64_t ref_min;   /* sends of at least this many bytes go as DATA_REF where allowed */
     int ref_out;        /* DATA_REF sends waiting for REF_DONE, over all connections */
+    int coop;           /* DATA_REF copies are shared by sender and receiver (shm_coop.c) */
+    uint64_t coop_helped; /* bytes this rank wrote into receivers' buffers (read by tests) */
     uint64_t direct_min; /* blocking all-reduce of at least this many bytes reads peers' buffers */
     uint64_t ref_probe; /* a random word peers read at setup to prove they can read us */
     void *group_area; /* every rank on this host: the shared area of small collectives */
@@ -297,6 +299,7 @@ typedef struct shoal__resolved_config {
     uint64_t shm_ring;    /* bytes per data-lane ring */
     int shm_cma;          /* single copy with process_vm_readv where the system allows it */
     uint64_t shm_cma_min; /* from this message size on */
+    int shm_coop;         /* senders help copy their large messages (shm_coop.c) */
     uint64_t shm_direct_min; /* all-reduce from peers' buffers from this size on */
 } shoal__resolved_config;
 
@@ -318,6 +321,17 @@ int shoal__shm_connect(shoal__mesh *m, shoal__resolved_config *rc, double deadli
  * process). 0, or the errno of the failure (ESRCH: gone; EFAULT: no such memory; 0 is never
  * returned for a short copy: that is EFAULT too). */
 int shoal__peer_read(int pid, void *dst, uint64_t addr, size_t len);
+/* The other way: len bytes from src into addr in process pid (process_vm_writev). */
+int shoal__peer_write(int pid, const void *src, uint64_t addr, size_t len);
+
+/* ---- shm_coop.c: large single-copy messages copied by both sides at once ---- */
+/* Receiver (mu held): copies the DATA_REF `id` of c's peer (len bytes at src there) into dst,
+ * sharing the work with the sender when it is waiting. 0, or the errno of the failure. Never
+ * returns while the sender may still be writing into dst. */
+int shoal__coop_read(shoal__mesh *m, shoal__conn *c, uint32_t id, uint64_t src, uint8_t *dst, uint64_t len);
+/* Sender (mu held, while DATA_REF sends wait): takes chunks of any copy job a receiver has
+ * published for one of them. */
+void shoal__coop_help(shoal__mesh *m);
 /* Writes a doorbell byte to peer's control socket: it has new bytes or free space. */
 void shoal__shm_doorbell(shoal__mesh *m, int peer);
 

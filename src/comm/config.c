@@ -178,8 +178,10 @@ static int resolve_tuning(const shoal_comm_config *cfg, shoal__resolved_config *
     GET(shoal__setting_bytes("shm_ring", &b, err, sizeof err), rc->shm_ring, b);
     rc->shm_cma = 1;
     GET(shoal__setting_bool("shm_cma", &ins, err, sizeof err), rc->shm_cma, ins);
-    rc->shm_cma_min = 256 << 10; /* below it the rings measured as fast (pingpong, 2 ranks) */
+    rc->shm_cma_min = 128 << 10; /* below it the rings measured as fast (pingpong, 2 ranks, with coop) */
     GET(shoal__setting_bytes("shm_cma_min", &b, err, sizeof err), rc->shm_cma_min, b);
+    rc->shm_coop = 1;
+    GET(shoal__setting_bool("shm_coop", &ins, err, sizeof err), rc->shm_coop, ins);
     rc->shm_direct_min = 256 << 10;
     GET(shoal__setting_bytes("shm_direct_min", &b, err, sizeof err), rc->shm_direct_min, b);
 #undef GET

@@ -29,7 +29,8 @@ static shoal__conn *conn_of(shoal__mesh *m, int peer, int lane) {
 }
 
 static void queue_frame(shoal__mesh *m, shoal__conn *c, uint8_t type, uint32_t aux);
-static int ref_read(shoal__mesh *m, shoal__conn *c, uint64_t addr, uint8_t *dst, uint64_t len);
+static int ref_read(shoal__mesh *m, shoal__conn *c, uint32_t id, uint64_t addr, uint8_t *dst, uint64_t len,
+                    int coop);
 static int ref_pull(shoal__mesh *m, shoal__conn *c, uint32_t id);
 
 /* ---- request completion ------------------------------------------------------------------ */
@@ -411,7 +412,7 @@ void shoal__engine_post_recv(shoal__mesh *m, shoal_request *r) {
             uint32_t tag = u->tag;
             uint64_t len = u->len;
             umsg_free(m, u);
-            if (ref_read(m, c, addr, r->buf, n) < 0) {
+            if (ref_read(m, c, id, addr, r->buf, n, 1) < 0) {
                 shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
                 return;
             }
@@ -557,10 +558,12 @@ static uint8_t *payload_dst(shoal__conn *c, uint64_t *room) {
     return NULL;
 }
 
-/* Copies len bytes at addr in c's peer into dst (one copy, process_vm_readv). Returns 0, or
- * -1 after failing the connection (the peer died, or named memory it does not have). */
-static int ref_read(shoal__mesh *m, shoal__conn *c, uint64_t addr, uint8_t *dst, uint64_t len) {
-    int err = shoal__peer_read(c->peer_pid, dst, addr, (size_t)len);
+/* Copies len bytes of DATA_REF `id`, at addr in c's peer, into dst: one copy, shared with the
+ * sender where it helps (coop, shm_coop.c). Returns 0, or -1 after failing the connection (the
+ * peer died, or named memory it does not have). */
+static int ref_read(shoal__mesh *m, shoal__conn *c, uint32_t id, uint64_t addr, uint8_t *dst, uint64_t len,
+                    int coop) {
+    int err = coop ? shoal__coop_read(m, c, id, addr, dst, len) : shoal__peer_read(c->peer_pid, dst, addr, (size_t)len);
     if (err) {
         char why[160];
         snprintf(why, sizeof why, "cannot read a message in rank %d's memory: %s", c->peer, strerror(err));
@@ -585,7 +588,7 @@ static int ref_arrived(shoal__mesh *m, shoal__conn *c) {
         const shoal__sink *sk = &m->sinks[i];
         if (sk->ctx != c->cur.ctx) continue;
         uint8_t *buf = sk->begin(sk->user, c->peer, c->cur.tag, len);
-        if (buf && ref_read(m, c, addr, buf, len) < 0) {
+        if (buf && ref_read(m, c, id, addr, buf, len, 1) < 0) {
             sk->done(sk->user, c->peer, c->cur.tag, buf, len, SHOAL_ERR_PEER_FAILED);
             return -1;
         }
@@ -596,7 +599,7 @@ static int ref_arrived(shoal__mesh *m, shoal__conn *c) {
     shoal_request *r = find_posted(m, c->peer, c->cur.ctx, c->cur.tag);
     if (r) {
         LIST_REMOVE(m->posted_head, m->posted_tail, r);
-        if (ref_read(m, c, addr, r->buf, len < r->cap ? len : r->cap) < 0) {
+        if (ref_read(m, c, id, addr, r->buf, len < r->cap ? len : r->cap, 1) < 0) {
             shoal__req_complete(m, r, SHOAL_ERR_PEER_FAILED);
             return -1;
         }
@@ -632,7 +635,8 @@ static int ref_pull(shoal__mesh *m, shoal__conn *c, uint32_t id) {
             conn_error(m, c, "out of memory");
             return -1;
         }
-        if (ref_read(m, c, u->ref_addr, data, u->len) < 0) {
+        /* not shared: the sender asked because it is not waiting (it cancelled) */
+        if (ref_read(m, c, id, u->ref_addr, data, u->len, 0) < 0) {
             free(data);
             return -1;
         }
@@ -1008,6 +1012,7 @@ void shoal__engine_poll_once(shoal__mesh *m, int timeout_ms) {
     struct epoll_event evs[MAX_EVENTS];
     int armed = 0;
     if (m->ref_out) {
+        shoal__coop_help(m); /* a receiver copying one of ours may take our help */
         ref_nudge(m);
         if (timeout_ms > 1) timeout_ms = 1; /* come back for the nudge: the peer may be idle */
     }

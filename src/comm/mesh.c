@@ -50,6 +50,7 @@ static shoal__mesh *mesh_alloc(const shoal__resolved_config *rc) {
     m->spin_us = rc->spin_us;
     m->ref_min = rc->shm_cma ? rc->shm_cma_min : UINT64_MAX;
     m->direct_min = rc->shm_direct_min;
+    m->coop = rc->shm_coop;
     if (shoal__random_bytes(&m->ref_probe, sizeof m->ref_probe) != SHOAL_OK) m->ref_min = UINT64_MAX;
     m->refs = 1;
     return m;

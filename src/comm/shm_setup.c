@@ -142,17 +142,25 @@ static void attach(shoal__mesh *m, int peer, uint8_t *base, size_t len, size_t c
     m->conns[peer * 2].shm_len = len;
 }
 
-int shoal__peer_read(int pid, void *dst, uint64_t addr, size_t len) {
+/* process_vm_readv (write 0) or process_vm_writev (1) of len bytes, retried until whole. */
+static int peer_copy(int pid, void *local_buf, uint64_t addr, size_t len, int write) {
     size_t got = 0;
     while (got < len) {
-        struct iovec local = {(uint8_t *)dst + got, len - got};
+        struct iovec local = {(uint8_t *)local_buf + got, len - got};
         struct iovec remote = {(void *)(uintptr_t)(addr + got), len - got};
-        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        ssize_t n = write ? process_vm_writev(pid, &local, 1, &remote, 1, 0)
+                          : process_vm_readv(pid, &local, 1, &remote, 1, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return n < 0 ? errno : EFAULT;
         got += (size_t)n;
     }
     return 0;
+}
+
+int shoal__peer_read(int pid, void *dst, uint64_t addr, size_t len) { return peer_copy(pid, dst, addr, len, 0); }
+
+int shoal__peer_write(int pid, const void *src, uint64_t addr, size_t len) {
+    return peer_copy(pid, (void *)src, addr, len, 1);
 }
 
 /* What one side tells the other: where its probe word is, and its value. */

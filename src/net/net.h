@@ -100,7 +100,7 @@ int shoal__frame_decode(const uint8_t in[SHOAL__FRAME_HDR_SIZE], uint64_t max_le
  *   proof_A = HMAC-SHA256(key, "shoal-auth-v1 acceptor" || hello_I || hello_A)
  *   proof_I = HMAC-SHA256(key, "shoal-auth-v1 initiator" || hello_I || hello_A)
  * Either side closes at once on a bad magic, version, kind, group, rank or proof. */
-#define SHOAL__PROTOCOL_VERSION 2
+#define SHOAL__PROTOCOL_VERSION 3
 #define SHOAL__HELLO_SIZE 68
 #define SHOAL__PROOF_SIZE 32
 #define SHOAL__GROUP_ID_SIZE 16

@@ -8,6 +8,8 @@
 #include "common/common.h"
 #include "net/shm_ring.h"
 
+_Static_assert(sizeof(shoal__ring_ctl) <= SHOAL__RING_CTL_BYTES, "ring control block overlaps the data");
+
 void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init) {
     r->ctl = mem;
     r->tail_seen = 0;
@@ -22,6 +24,9 @@ void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init) {
         atomic_store(&r->ctl->tail, 0);
         atomic_store(&r->ctl->sleeping, 0);
         atomic_store(&r->ctl->pwaiting, 0);
+        atomic_store(&r->ctl->job_next, 0);
+        atomic_store(&r->ctl->job_done, 0);
+        atomic_store(&r->ctl->job_failed, 0);
         r->ctl->size = size;
     }
 }
@@ -39,6 +44,7 @@ uint64_t shoal__ring_avail(const shoal__ring *r) {
 
 /* Copies len bytes to ring position pos, wrapping at the end. */
 static void put(shoal__ring *r, uint64_t pos, const uint8_t *src, size_t len) {
+    if (len == 0) return; /* an empty payload may come with a NULL buffer */
     size_t off = (size_t)(pos & r->mask), size = (size_t)r->mask + 1;
     size_t first = len < size - off ? len : size - off;
     memcpy(r->data + off, src, first);

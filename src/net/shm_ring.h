@@ -25,9 +25,16 @@ typedef struct shoal__ring_ctl {
     _Alignas(SHOAL__RING_ALIGN) _Atomic uint32_t sleeping; /* the consumer may block */
     _Atomic uint32_t pwaiting; /* the producer may block waiting for space */
     uint64_t size; /* data bytes, a power of two; set by the creator */
+    /* A copy job for a large message that came through this ring as a DATA_REF: the consumer
+     * (receiver) publishes where the bytes go, and both sides copy chunks of it at once
+     * (src/comm/shm_coop.c). job_next is (DATA_REF id + 1) << 32 | next chunk, 0 when idle. */
+    _Alignas(SHOAL__RING_ALIGN) _Atomic uint64_t job_next;
+    _Atomic uint64_t job_dst, job_len, job_chunk;
+    _Alignas(SHOAL__RING_ALIGN) _Atomic uint64_t job_done; /* bytes copied, by either side */
+    _Atomic uint32_t job_failed; /* the producer could not copy a chunk it took */
 } shoal__ring_ctl;
 
-#define SHOAL__RING_CTL_BYTES 256 /* data starts this far into the ring's region */
+#define SHOAL__RING_CTL_BYTES 384 /* data starts this far into the ring's region */
 
 typedef struct shoal__ring {
     shoal__ring_ctl *ctl;

@@ -4,13 +4,19 @@
  *           before receiving (the sender's nudge must keep that from hanging), truncation,
  *           any-source, out-of-order tags, a stream of mixed sizes in both directions. With
  *           SHOAL_SHM_CMA=0 the same traffic takes the rings (the test then expects "shm").
+ *           Also: a waiting sender helps copy its message (cooperative copy), unless
+ *           SHOAL_SHM_COOP=0, single copy is off or the host is oversubscribed.
  *  kill   — a rank SIGKILLed during a large blocking all-reduce (read from the peers'
  *           buffers) and during a DATA_REF it never receives: the survivors get
  *           SHOAL_ERR_PEER_FAILED naming it, before the timeout.
- * Usage: test_shm_ref p2p|kill NRANKS */
+ *  coopkill-sender, coopkill-receiver — 2 ranks moving large messages one way; the sender
+ *           (helping) or the receiver is SIGKILLed in the middle: the survivor gets
+ *           SHOAL_ERR_PEER_FAILED, before the timeout.
+ * Usage: test_shm_ref p2p|kill|coopkill-sender|coopkill-receiver NRANKS */
 #include <pthread.h>
 #include <stdint.h>
 
+#include "comm/comm_core.h"
 #include "comm/harness.h"
 
 #define TIMEOUT_S 20.0
@@ -37,6 +43,47 @@ static void expect_transport(shoal_comm *c, int peer) {
     const char *want = cma && !strcmp(cma, "0") ? "shm" : "shm+cma";
     const char *got = shoal_comm_transport(c, peer);
     CHECK(got && !strcmp(got, want), "transport to rank %d is %s, want %s", peer, got ? got : "NULL", want);
+}
+
+static int env_off(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
+/* Bytes this rank wrote into its receivers' buffers while it waited (shm_coop.c). */
+static uint64_t helped_bytes(shoal_comm *c) {
+    pthread_mutex_lock(&c->mesh->mu);
+    uint64_t b = c->mesh->coop_helped;
+    pthread_mutex_unlock(&c->mesh->mu);
+    return b;
+}
+
+/* One direction, the receive posted first, so the sender waits: it should help copy. A run
+ * where the receiver took every chunk itself (the sender was descheduled) is repeated; never
+ * helping in 20 runs means it does not. Where help is off, it must never happen. */
+static void check_coop(shoal_comm *c, int rank, int peer, uint8_t *in, size_t big) {
+    int want = !env_off("SHOAL_SHM_CMA") && !env_off("SHOAL_SHM_COOP") && !c->mesh->oversubscribed;
+    int sender = rank > peer, helped = 0;
+    for (int attempt = 0; attempt < (want ? 20 : 3) && !helped; attempt++) {
+        uint8_t *out = filled(rank, 200 + attempt, big);
+        if (sender) {
+            CHECK_OK(shoal_recv(c, NULL, 0, peer, 299, NULL), c); /* the receive is posted */
+            CHECK_OK(shoal_send(c, out, big, peer, 200 + attempt), c);
+            helped = helped_bytes(c) > 0;
+            CHECK_OK(shoal_send(c, &helped, sizeof helped, peer, 298), c);
+        } else {
+            shoal_request *rr;
+            memset(in, 0, big);
+            CHECK_OK(shoal_irecv(c, in, big, peer, 200 + attempt, &rr), c);
+            CHECK_OK(shoal_send(c, NULL, 0, peer, 299), c);
+            CHECK_OK(shoal_wait(rr, NULL), c);
+            check_bytes(in, peer, 200 + attempt, big, "cooperative copy");
+            CHECK_OK(shoal_recv(c, &helped, sizeof helped, peer, 298, NULL), c);
+        }
+        free(out);
+    }
+    CHECK(helped == want, "the waiting sender %s (expected %s)", helped ? "helped" : "never helped",
+          want ? "help" : "none");
 }
 
 static int p2p_body(harness_group *g, int rank, void *arg) {
@@ -122,6 +169,8 @@ static int p2p_body(harness_group *g, int rank, void *arg) {
             CHECK_OK(shoal_wait(s, NULL), c);
             free(out);
         }
+        /* 7: the waiting sender helps */
+        check_coop(c, rank, peer, in, big);
         free(in);
     }
     CHECK_OK(shoal_barrier(c), c);
@@ -133,6 +182,14 @@ static void *die_soon(void *arg) {
     usleep(*(int *)arg);
     kill(getpid(), SIGKILL);
     return NULL;
+}
+
+/* This process SIGKILLs itself us microseconds from now, whatever it is doing then. */
+static void die_in(int us) {
+    static int delay_us;
+    delay_us = us;
+    pthread_t t;
+    pthread_create(&t, NULL, die_soon, &delay_us);
 }
 
 static int kill_body(harness_group *g, int rank, void *arg) {
@@ -148,9 +205,7 @@ static int kill_body(harness_group *g, int rank, void *arg) {
         /* a DATA_REF to rank 0 that is never received, then death during the all-reduce */
         shoal_request *s;
         CHECK_OK(shoal_isend(c, filled(rank, 9, 1u << 20), 1u << 20, 0, 9, &s), c);
-        pthread_t t;
-        static int delay_us = 3000;
-        pthread_create(&t, NULL, die_soon, &delay_us);
+        die_in(3000);
     }
     /* all-reduce until the victim is gone: it dies inside one (or between two) */
     int st = SHOAL_OK;
@@ -172,24 +227,51 @@ static int kill_body(harness_group *g, int rank, void *arg) {
     return 0;
 }
 
+/* arg: 1 if the sender dies, 0 if the receiver does. Rank 1 is the victim; messages go one
+ * way, each long enough that death comes in the middle of one, while both sides copy. */
+static int coop_kill_body(harness_group *g, int rank, void *arg) {
+    int sender_dies = *(int *)arg, victim = 1, sender = sender_dies ? victim : 1 - victim;
+    shoal_comm *c = harness_join(g, rank, TIMEOUT_S);
+    size_t len = 64u << 20;
+    uint8_t *buf = filled(rank, 1, len);
+    CHECK_OK(shoal_barrier(c), c);
+    if (rank == victim) die_in(20000);
+    int st = SHOAL_OK;
+    double t0 = 0;
+    for (int it = 0; it < 100000 && st == SHOAL_OK; it++) {
+        t0 = harness_now();
+        st = rank == sender ? shoal_send(c, buf, len, 1 - rank, 5) : shoal_recv(c, buf, len, 1 - rank, 5, NULL);
+    }
+    harness_expect_peer_failed(c, rank, st, harness_now() - t0, TIMEOUT_S, victim);
+    shoal_comm_free(c);
+    free(buf);
+    return 0;
+}
+
+/* Runs body; rank n-1 must die of SIGKILL and every other rank exit 0. */
+static int run_with_victim(harness_group *g, harness_body body, void *arg, int n) {
+    int statuses[64];
+    harness_run(g, body, arg, 60, statuses);
+    int bad = 0;
+    for (int r = 0; r < n; r++) {
+        int killed = WIFSIGNALED(statuses[r]) && WTERMSIG(statuses[r]) == SIGKILL;
+        int ok = r == n - 1 ? killed : WIFEXITED(statuses[r]) && WEXITSTATUS(statuses[r]) == 0;
+        if (!ok) fprintf(stderr, "rank %d ended wrongly\n", r);
+        bad += !ok;
+    }
+    return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "p2p";
     int n = argc > 2 ? atoi(argv[2]) : 2;
     harness_group g;
     harness_group_init(&g, n);
     if (!strcmp(mode, "p2p")) return harness_run(&g, p2p_body, NULL, 120, NULL) ? 1 : 0;
-    if (!strcmp(mode, "kill")) {
-        int statuses[64];
-        harness_run(&g, kill_body, NULL, 60, statuses);
-        int bad = 0;
-        for (int r = 0; r < n; r++) {
-            int killed = WIFSIGNALED(statuses[r]) && WTERMSIG(statuses[r]) == SIGKILL;
-            int ok = r == n - 1 ? killed : WIFEXITED(statuses[r]) && WEXITSTATUS(statuses[r]) == 0;
-            if (!ok) fprintf(stderr, "rank %d ended wrongly\n", r);
-            bad += !ok;
-        }
-        return bad ? 1 : 0;
-    }
-    fprintf(stderr, "usage: test_shm_ref p2p|kill NRANKS\n");
+    if (!strcmp(mode, "kill")) return run_with_victim(&g, kill_body, NULL, n);
+    int sender_dies = !strcmp(mode, "coopkill-sender");
+    if ((sender_dies || !strcmp(mode, "coopkill-receiver")) && n == 2)
+        return run_with_victim(&g, coop_kill_body, &sender_dies, n);
+    fprintf(stderr, "usage: test_shm_ref p2p|kill NRANKS | coopkill-sender|coopkill-receiver 2\n");
     return 2;
 }

@@ -35,3 +35,11 @@ endforeach()
 shoal_add_test(NAME comm_shm_ref_p2p_nocma_n2 COMMAND env SHOAL_SHM_CMA=0 $<TARGET_FILE:test_shm_ref> p2p 2
                TIMEOUT 180 LABELS comm)
 shoal_add_test(NAME comm_shm_ref_kill_n3 COMMAND $<TARGET_FILE:test_shm_ref> kill 3 TIMEOUT 120 LABELS comm)
+# Cooperative copy (the waiting sender writes chunks into the receiver): off gives the same
+# bytes; either side dying in the middle leaves the other with PEER_FAILED.
+shoal_add_test(NAME comm_shm_ref_p2p_nocoop_n2 COMMAND env SHOAL_SHM_COOP=0 $<TARGET_FILE:test_shm_ref> p2p 2
+               TIMEOUT 180 LABELS comm)
+foreach(side sender receiver)
+  shoal_add_test(NAME comm_shm_ref_coopkill_${side}_n2 COMMAND $<TARGET_FILE:test_shm_ref> coopkill-${side} 2
+                 TIMEOUT 120 LABELS comm)
+endforeach()
