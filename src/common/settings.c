@@ -57,7 +57,7 @@ static const shoal_setting_info registry[] = {
      "messages of at least this size take the single-copy path"},
     {"shm_coop", "SHOAL_SHM_COOP", "bool", "1",
      "a sender waiting for a large single-copy message to be read helps copy it (process_vm_writev into the receiver's buffer while the receiver reads the rest); off on an oversubscribed host"},
-    {"shm_direct_min", "SHOAL_SHM_DIRECT_MIN", "bytes", "256K",
+    {"shm_direct_min", "SHOAL_SHM_DIRECT_MIN", "bytes", "32K",
      "a blocking all-reduce of an all-local group of at least this size reads the peers' buffers directly instead of passing messages (needs shm_cma)"},
     {"socket_buffer", "SHOAL_SOCKET_BUFFER", "bytes", "4M",
      "kernel send/receive buffer size of data-lane sockets"},

@@ -146,7 +146,8 @@ static int bcast_start(shoal_comm *c, const char *what, void *buf, size_t count,
         return st;
     /* from the root's buffer straight: measured faster than the chain up to 16 MiB (2 ranks,
      * bench/compare_mpi.sh), slower above */
-    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && bytes <= (16u << 20) && shoal__shm_direct_ok(c, bytes))
+    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && bytes >= SHOAL__SHM_DIRECT_OTHERS_MIN &&
+        bytes <= (16u << 20) && shoal__shm_direct_ok(c, bytes))
         return shoal__shm_direct_broadcast(c, buf, bytes, root);
     if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && shoal__shm_coll_ok(c, bytes))
         return shoal__shm_broadcast(c, buf, bytes, root);

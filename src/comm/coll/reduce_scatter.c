@@ -43,7 +43,8 @@ static int reduce_scatter_start(shoal_comm *c, const char *what, const void *sen
         (st = shoal__coll_arg_buf(c, what, "recvbuf", recvbuf, bytes)))
         return st;
     /* large blocking reduce-scatter of an all-local world group: straight from the peers' buffers */
-    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && shoal__shm_direct_ok(c, total))
+    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && total >= SHOAL__SHM_DIRECT_OTHERS_MIN &&
+        shoal__shm_direct_ok(c, total))
         return shoal__shm_direct_reduce_scatter(c, sendbuf, recvbuf, recvcount, dtype, op);
     reduce_scatter_args a = {sendbuf, recvbuf, recvcount, dtype, op};
     return shoal__coll_run(c, reduce_scatter_body, &a, sizeof a, req);
