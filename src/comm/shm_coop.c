@@ -17,6 +17,7 @@
 #define _GNU_SOURCE 1 /* POLLRDHUP */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 
 #include "comm/comm_core.h"
 

@@ -97,7 +97,7 @@ size_t shoal__ring_read(shoal__ring *r, void *dst, size_t cap) {
     if (n == 0) return 0;
     get(r, tail, dst, n);
     r->pos = tail + n;
-    atomic_store_explicit(&r->ctl->tail, r->pos, memory_order_release);
+    atomic_store_explicit(&r->ctl->tail, r->pos, memory_order_seq_cst); /* as consume */
     return n;
 }
 

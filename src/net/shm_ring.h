@@ -27,7 +27,7 @@ typedef struct shoal__ring_ctl {
     uint64_t size; /* data bytes, a power of two; set by the creator */
     /* A copy job for a large message that came through this ring as a DATA_REF: the consumer
      * (receiver) publishes where the bytes go, and both sides copy chunks of it at once
-     * (src/comm/shm_coop.c). job_next is (DATA_REF id + 1) << 32 | next chunk, 0 when idle. */
+     * (src/comm/shm_coop.c). job_next is DATA_REF id << 32 | 2^31 | next chunk, 0 when idle. */
     _Alignas(SHOAL__RING_ALIGN) _Atomic uint64_t job_next;
     _Atomic uint64_t job_dst, job_len, job_chunk;
     _Alignas(SHOAL__RING_ALIGN) _Atomic uint64_t job_done; /* bytes copied, by either side */
