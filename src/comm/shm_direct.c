@@ -14,7 +14,8 @@
  * with three synchronisations instead of 2(n-1) message steps per chunk. Every block is
  * reduced in rank order, as the small path of shm_coll.c does, so all ranks get the same
  * bits. Reduce-scatter is the first half of that; all-gather and broadcast copy each block
- * from the rank that has it. */
+ * from the rank that has it (broadcast: each non-root first takes its share from the root,
+ * then the other shares from the ranks that took them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,10 +192,40 @@ int shoal__shm_direct_allgather(shoal_comm *c, const void *src, void *dst, size_
     return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
 }
 
+/* Block k of the n - 1 blocks a broadcast of `bytes` is cut into, by the non-root ranks in
+ * order (the root has none): the part that rank takes from the root. */
+static void bcast_block(size_t bytes, int n, int root, int r, size_t *off, size_t *len) {
+    int k = r < root ? r : r - 1;
+    shoal__coll_block(bytes, n - 1, k, off, len);
+}
+
 int shoal__shm_direct_broadcast(shoal_comm *c, void *buf, size_t bytes, int root) {
+    shoal__mesh *m = c->mesh;
+    int n = m->size;
     double deadline = shoal__deadline_in(c->timeout_s);
     uint64_t seq = ++c->shm_seq, bufs[MAX_RANKS], unused[MAX_RANKS];
     int st = exchange(c, seq, buf, NULL, bufs, unused, deadline);
-    if (st == SHOAL_OK && c->mesh->rank != root) st = pull(c, root, buf, bufs[root], bytes);
+    if (n < 3) { /* one receiver: one copy */
+        if (st == SHOAL_OK && m->rank != root) st = pull(c, root, buf, bufs[root], bytes);
+        return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
+    }
+    /* Scatter from the root, then all-gather among the others: every non-root still copies
+     * the whole buffer once, but from n - 1 sources instead of all from the root (measured on
+     * 16 cores, 256 KiB-16 MiB: 4 ranks 0.35-0.95x Open MPI's time, was 0.60-1.43x with every
+     * rank reading the root; 8 ranks 0.33-0.68x, was 0.76-1.53x). */
+    size_t off, len;
+    if (st == SHOAL_OK && m->rank != root) {
+        bcast_block(bytes, n, root, m->rank, &off, &len);
+        if (len) st = pull(c, root, (uint8_t *)buf + off, bufs[root] + off, len);
+    }
+    if (st != SHOAL_OK) return st;
+    shoal__shm_raise(c, SHOAL__SHM_MID, seq);
+    if ((st = shoal__shm_wait_all(c, SHOAL__SHM_MID, seq, deadline)) != SHOAL_OK) return st;
+    for (int d = 1; d < n && st == SHOAL_OK && m->rank != root; d++) {
+        int r = (m->rank + d) % n;
+        if (r == root) continue;
+        bcast_block(bytes, n, root, r, &off, &len);
+        if (len) st = pull(c, r, (uint8_t *)buf + off, bufs[r] + off, len);
+    }
     return st != SHOAL_OK ? st : finish_all(c, seq, deadline);
 }
