@@ -23,9 +23,12 @@ int shoal__shm_broadcast(shoal_comm *c, void *buf, size_t bytes, int root);
 /* Large all-reduce of an all-local world group, straight from the peers' buffers
  * (shm_direct.c): whether it applies (the same answer on every rank), and the operation. */
 int shoal__shm_direct_ok(shoal_comm *c, size_t bytes);
-/* Reduce-scatter and broadcast take that path only from this size (total bytes): where they
- * measured faster (2 ranks); the all-reduce's own limit, shm_direct_min, is lower. */
+/* Reduce-scatter takes that path only from this size (total bytes), broadcast from the
+ * second: where they measured faster (reduce-scatter: 2 ranks; broadcast: 2-8 ranks, where
+ * the rings took 1.5-4x as long at 128 KiB and the group area was faster at 64 KiB). The
+ * all-reduce's own limit is shm_direct_min. */
 #define SHOAL__SHM_DIRECT_OTHERS_MIN (256u << 10)
+#define SHOAL__SHM_DIRECT_BCAST_MIN (128u << 10)
 int shoal__shm_direct_allreduce(shoal_comm *c, const void *src, void *dst, size_t count, shoal_dtype t,
                                 shoal_op op);
 /* The same idea for the other large blocking collectives of such a group: reduce-scatter

@@ -144,9 +144,9 @@ static int bcast_start(shoal_comm *c, const char *what, void *buf, size_t count,
         (st = shoal__coll_arg_bytes(c, what, count, 1, dtype, &bytes)) ||
         (st = shoal__coll_arg_buf(c, what, "buf", buf, bytes)))
         return st;
-    /* from the root's buffer straight: measured faster than the chain up to 16 MiB (2 ranks,
-     * bench/compare_mpi.sh), slower above */
-    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && bytes >= SHOAL__SHM_DIRECT_OTHERS_MIN &&
+    /* from the root's buffer straight: measured faster than the chain from 128 KiB up to
+     * 16 MiB (2 ranks, bench/compare_mpi.sh; 128-512 KiB also with 3, 4 and 8), slower above */
+    if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && bytes >= SHOAL__SHM_DIRECT_BCAST_MIN &&
         bytes <= (16u << 20) && shoal__shm_direct_ok(c, bytes))
         return shoal__shm_direct_broadcast(c, buf, bytes, root);
     if (!req && shoal__comm_algo(c) == SHOAL__ALGO_AUTO && shoal__shm_coll_ok(c, bytes))
