@@ -79,13 +79,12 @@ static int wait_status(shoal_comm *c, double deadline) {
     return SHOAL_OK;
 }
 
-/* Waits until the counter `which` of every rank in [lo, hi) is at least target. */
-static int wait_range(shoal_comm *c, int lo, int hi, int which, uint64_t target, double deadline) {
+int shoal__shm_wait_all(shoal_comm *c, int which, uint64_t target, double deadline) {
     shoal__mesh *m = c->mesh;
     double spin_until = 0; /* read the clock only once there is something to wait for */
     for (unsigned spins = 0;; spins++) {
         int all = 1;
-        for (int r = lo; r < hi && all; r++) {
+        for (int r = 0; r < m->size && all; r++) {
             all = atomic_load_explicit(counter(m, r, which), memory_order_acquire) >= target;
         }
         if (all) return SHOAL_OK;
@@ -97,7 +96,7 @@ static int wait_range(shoal_comm *c, int lo, int hi, int which, uint64_t target,
             int st = wait_status(c, deadline);
             if (st == SHOAL_ERR_TIMEOUT) {
                 int late[64], nl = 0;
-                for (int r = lo; r < hi && nl < 64; r++) {
+                for (int r = 0; r < m->size && nl < 64; r++) {
                     if (atomic_load(counter(m, r, which)) < target) late[nl++] = r;
                 }
                 return shoal__comm_fail(c, st, late, nl, "collective timed out waiting for %d rank%s (first: %d)", nl,
@@ -113,14 +112,6 @@ static int wait_range(shoal_comm *c, int lo, int hi, int which, uint64_t target,
             }
         }
     }
-}
-
-int shoal__shm_wait_all(shoal_comm *c, int which, uint64_t target, double deadline) {
-    return wait_range(c, 0, c->mesh->size, which, target, deadline);
-}
-
-int shoal__shm_wait_rank(shoal_comm *c, int r, int which, uint64_t target, double deadline) {
-    return wait_range(c, r, r + 1, which, target, deadline);
 }
 
 int shoal__shm_publish(shoal_comm *c, uint64_t seq, const void *src, size_t len, double deadline) {

@@ -50,7 +50,6 @@ uint8_t *shoal__shm_slot(const struct shoal__mesh *m, int r, uint64_t seq);
 int shoal__shm_publish(shoal_comm *c, uint64_t seq, const void *src, size_t len, double deadline);
 /* Waits until every rank's counter `which` is at least target (deadline, abort, failure). */
 int shoal__shm_wait_all(shoal_comm *c, int which, uint64_t target, double deadline);
-int shoal__shm_wait_rank(shoal_comm *c, int r, int which, uint64_t target, double deadline);
 void shoal__shm_raise(shoal_comm *c, int which, uint64_t seq);
 
 #endif

@@ -35,16 +35,7 @@ static const shoal__urange llm_letters[] = {
     {0x1E900, 0x1E943},
 };
 
-static int llm_letter(uint32_t c) {
-    size_t lo = 0, hi = sizeof llm_letters / sizeof llm_letters[0];
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c < llm_letters[mid].lo) hi = mid;
-        else if (c > llm_letters[mid].hi) lo = mid + 1;
-        else return 1;
-    }
-    return 0;
-}
+static int llm_letter(uint32_t c) { return shoal__urange_has(llm_letters, sizeof llm_letters / sizeof llm_letters[0], c); }
 
 /* ---- rules of several regexes, worked out for the whole text: each stage finds its matches
  * (leftmost, longest as the regex is greedy) inside each piece the previous stages left, and

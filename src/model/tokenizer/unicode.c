@@ -1,7 +1,7 @@
 /* UTF-8 coding and Unicode classes for the pre-tokenizer (see unicode.h). */
 #include "model/tokenizer/unicode.h"
 
-static int in_ranges(const shoal__urange *r, size_t n, uint32_t cp) {
+int shoal__urange_has(const shoal__urange *r, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -30,30 +30,30 @@ int shoal__unicode_class(uint32_t cp) {
     }
     if (cp == SHOAL__UNICODE_INVALID) return SHOAL__UC_OTHER;
     if (is_white_space(cp)) return SHOAL__UC_SPACE;
-    if (in_ranges(shoal__unicode_letter, shoal__unicode_letter_count, cp)) return SHOAL__UC_LETTER;
-    if (in_ranges(shoal__unicode_number, shoal__unicode_number_count, cp)) return SHOAL__UC_NUMBER;
+    if (shoal__urange_has(shoal__unicode_letter, shoal__unicode_letter_count, cp)) return SHOAL__UC_LETTER;
+    if (shoal__urange_has(shoal__unicode_number, shoal__unicode_number_count, cp)) return SHOAL__UC_NUMBER;
     return SHOAL__UC_OTHER;
 }
 
 int shoal__unicode_case(uint32_t cp) {
     if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? SHOAL__UCASE_UPPER : cp >= 'a' && cp <= 'z' ? SHOAL__UCASE_LOWER : 0;
     if (cp == SHOAL__UNICODE_INVALID) return 0;
-    if (in_ranges(shoal__unicode_mark, shoal__unicode_mark_count, cp)) return SHOAL__UCASE_BOTH;
-    if (!in_ranges(shoal__unicode_letter, shoal__unicode_letter_count, cp)) return 0;
-    if (in_ranges(shoal__unicode_lower, shoal__unicode_lower_count, cp)) return SHOAL__UCASE_LOWER;
-    if (in_ranges(shoal__unicode_upper, shoal__unicode_upper_count, cp)) return SHOAL__UCASE_UPPER;
+    if (shoal__urange_has(shoal__unicode_mark, shoal__unicode_mark_count, cp)) return SHOAL__UCASE_BOTH;
+    if (!shoal__urange_has(shoal__unicode_letter, shoal__unicode_letter_count, cp)) return 0;
+    if (shoal__urange_has(shoal__unicode_lower, shoal__unicode_lower_count, cp)) return SHOAL__UCASE_LOWER;
+    if (shoal__urange_has(shoal__unicode_upper, shoal__unicode_upper_count, cp)) return SHOAL__UCASE_UPPER;
     return SHOAL__UCASE_BOTH; /* Lm, Lo */
 }
 
 int shoal__unicode_is_ps(uint32_t cp) {
     if (cp < 0x80) return cp > 0x20 && cp < 0x7F && !((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') && !(cp >= '0' && cp <= '9');
     if (cp == SHOAL__UNICODE_INVALID) return 0;
-    return in_ranges(shoal__unicode_punct_symbol, shoal__unicode_punct_symbol_count, cp);
+    return shoal__urange_has(shoal__unicode_punct_symbol, shoal__unicode_punct_symbol_count, cp);
 }
 
 int shoal__unicode_is_punct(uint32_t cp) {
     if (cp == SHOAL__UNICODE_INVALID) return 0;
-    return in_ranges(shoal__unicode_punct, shoal__unicode_punct_count, cp);
+    return shoal__urange_has(shoal__unicode_punct, shoal__unicode_punct_count, cp);
 }
 
 size_t shoal__utf8_lead_len(unsigned char c) {

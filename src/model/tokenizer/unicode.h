@@ -32,6 +32,8 @@ enum { SHOAL__UC_OTHER = 0, SHOAL__UC_LETTER = 1, SHOAL__UC_NUMBER = 2, SHOAL__U
 #define SHOAL__UNICODE_INVALID 0xFFFFFFFFu
 
 int shoal__unicode_class(uint32_t cp);
+/* 1 when cp lies in one of the n sorted, disjoint ranges r (binary search). */
+int shoal__urange_has(const shoal__urange *r, size_t n, uint32_t cp);
 
 /* The letter sets of the Tekken / GPT-4o rules: bit 1 in [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], bit 2 in
  * [\p{Ll}\p{Lm}\p{Lo}\p{M}]; so 1 upper or title case, 2 lower case, 3 other letters (Lm, Lo)
