@@ -47,10 +47,12 @@ static int post(shoal_comm *c, shoal__req_kind kind, int lane, uint32_t ctx, int
     return SHOAL_OK;
 }
 
-static int check_p2p(shoal_comm *c, const void *buf, size_t bytes, int peer, int tag, int recv,
+/* The arguments of a send or receive; req: the non-blocking call's request pointer, which must
+ * not be NULL (blocking calls pass need_req 0). */
+static int check_p2p(shoal_comm *c, const void *buf, size_t bytes, int peer, int tag, int recv, int need_req,
                      shoal_request **req) {
     const char *what = recv ? "recv" : "send";
-    if (!req) return shoal__comm_fail(c, SHOAL_ERR_INVALID, NULL, 0, "%s: request pointer is NULL", what);
+    if (need_req && !req) return shoal__comm_fail(c, SHOAL_ERR_INVALID, NULL, 0, "%s: request pointer is NULL", what);
     if (!buf && bytes)
         return shoal__comm_fail(c, SHOAL_ERR_INVALID, NULL, 0, "%s: NULL buffer of %zu bytes", what, bytes);
     if (!(recv && peer == SHOAL_ANY_SOURCE) && (peer < 0 || peer >= c->size))
@@ -67,14 +69,14 @@ static int check_p2p(shoal_comm *c, const void *buf, size_t bytes, int peer, int
 
 int shoal_isend(shoal_comm *c, const void *buf, size_t bytes, int dst, int tag, shoal_request **req) {
     if (!c) return bad_comm();
-    int st = check_p2p(c, buf, bytes, dst, tag, 0, req);
+    int st = check_p2p(c, buf, bytes, dst, tag, 0, 1, req);
     if (st != SHOAL_OK) return st;
     return post(c, REQ_SEND, SHOAL__LANE_DATA, c->ctx_id * 2, 0, (void *)buf, bytes, dst, tag, req);
 }
 
 int shoal_irecv(shoal_comm *c, void *buf, size_t bytes, int src, int tag, shoal_request **req) {
     if (!c) return bad_comm();
-    int st = check_p2p(c, buf, bytes, src, tag, 1, req);
+    int st = check_p2p(c, buf, bytes, src, tag, 1, 1, req);
     if (st != SHOAL_OK) return st;
     return post(c, REQ_RECV, SHOAL__LANE_DATA, c->ctx_id * 2, 0, buf, bytes, src, tag, req);
 }
@@ -139,15 +141,13 @@ static int blocking(shoal_comm *c, shoal__req_kind kind, void *buf, size_t bytes
 
 int shoal_send(shoal_comm *c, const void *buf, size_t bytes, int dst, int tag) {
     if (!c) return bad_comm();
-    shoal_request *unused;
-    int st = check_p2p(c, buf, bytes, dst, tag, 0, &unused);
+    int st = check_p2p(c, buf, bytes, dst, tag, 0, 0, NULL);
     return st != SHOAL_OK ? st : blocking(c, REQ_SEND, (void *)buf, bytes, dst, tag, NULL);
 }
 
 int shoal_recv(shoal_comm *c, void *buf, size_t bytes, int src, int tag, shoal_msg_info *info) {
     if (!c) return bad_comm();
-    shoal_request *unused;
-    int st = check_p2p(c, buf, bytes, src, tag, 1, &unused);
+    int st = check_p2p(c, buf, bytes, src, tag, 1, 0, NULL);
     return st != SHOAL_OK ? st : blocking(c, REQ_RECV, buf, bytes, src, tag, info);
 }
 
